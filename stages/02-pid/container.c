@@ -1,0 +1,248 @@
+/*
+ * 02-pid: the command is PID 1.
+ *
+ * Adds: a new PID namespace. With CLONE_NEWPID, the container's first process
+ * is PID 1 of a fresh numbering: `echo $$` prints 1. Like init, it adopts
+ * orphans, and when it exits the kernel kills every process left inside. As
+ * init it also ignores signals it has no handler for: Ctrl-C does not stop a
+ * `sleep` that is PID 1, but it does stop a shell that traps INT.
+ *
+ * Still leaks: `ps` lists every process on the host, with host PIDs. ps reads
+ * /proc, and the /proc mounted here belongs to the host's PID namespace, so
+ * even the container's own processes show up there under their host PIDs.
+ * Stage 03 fixes this.
+ *
+ * Try:  sudo build/02-pid run sh -c 'echo $$; ps -e | head -n 5'
+ *
+ * Read: pid_namespaces(7), namespaces(7), clone(2), proc(5).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdalign.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define STAGE "02-pid"
+
+/* Exit statuses, as chroot(1), unshare(1) and docker run use them. */
+enum { EXIT_KIT = 125, EXIT_CANNOT_EXEC = 126, EXIT_NOT_FOUND = 127 };
+
+/*** errors and the -v trace ***/
+
+static const char *program;	/* argv[0], for usage and hints */
+static int verbose;		/* -v: print each kernel step as it happens */
+
+/* Name the failed step and errno, add a hint a person can act on, exit. */
+static _Noreturn void vdie(int status, const char *hint, const char *step,
+			   va_list ap)
+{
+	int saved_errno = errno;
+
+	if (!hint && status == EXIT_KIT &&
+	    (saved_errno == EPERM || saved_errno == EACCES))
+		hint = "run as root, e.g. with sudo";
+	fprintf(stderr, "%s: ", STAGE);
+	vfprintf(stderr, step, ap);
+	fprintf(stderr, ": %s", strerror(saved_errno));
+	if (hint)
+		fprintf(stderr, " (%s)", hint);
+	fputc('\n', stderr);
+	exit(status);
+}
+
+static _Noreturn void die(int status, const char *hint, const char *step, ...)
+{
+	va_list ap;
+
+	va_start(ap, step);
+	vdie(status, hint, step, ap);
+}
+
+/* Check a system call's result: on failure, exit 125 naming the step; with
+ * -v, print the step as it succeeds, so students can watch the sequence. */
+static void check(long result, const char *hint, const char *step, ...)
+{
+	va_list ap;
+
+	va_start(ap, step);
+	if (result == -1)
+		vdie(EXIT_KIT, hint, step, ap);
+	if (verbose) {
+		fprintf(stderr, "[%.2s] ", STAGE);
+		vfprintf(stderr, step, ap);
+		fputs(" ok\n", stderr);
+	}
+	va_end(ap);
+}
+
+/*** the command line ***/
+
+struct options {
+	const char *hostname;
+	char **command;		/* CMD [ARG...] */
+};
+
+static _Noreturn void usage(FILE *out, int status)
+{
+	fprintf(out,
+		"Usage: %s run [OPTIONS] CMD [ARG...]\n"
+		"Run CMD as PID 1 in new UTS and PID namespaces.\n"
+		"\n"
+		"Options:\n"
+		"  --hostname NAME   the container's hostname (default: container)\n"
+		"  -v, --verbose     print each kernel step to stderr\n"
+		"  -h, --help        print this help and exit\n"
+		"\n"
+		"Exit status: CMD's own; 128+N if CMD died of signal N; 125 if the\n"
+		"kit failed; 126 if CMD cannot be executed; 127 if it is not found.\n",
+		program);
+	exit(status);
+}
+
+/* Say what is wrong with the command line, point at --help, exit 125. */
+static _Noreturn void misuse(const char *problem, ...)
+{
+	va_list ap;
+
+	if (problem) {
+		fprintf(stderr, "%s: ", STAGE);
+		va_start(ap, problem);
+		vfprintf(stderr, problem, ap);
+		va_end(ap);
+		fputc('\n', stderr);
+	}
+	fprintf(stderr, "Try '%s --help' for more information.\n", program);
+	exit(EXIT_KIT);
+}
+
+static struct options parse_args(int argc, char **argv)
+{
+	static const struct option long_options[] = {
+		{ "hostname", required_argument, NULL, 'H' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct options opts = { .hostname = "container" };
+	int opt;
+
+	program = argv[0];
+	if (argc > 1 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")))
+		usage(stdout, EXIT_SUCCESS);
+	if (argc < 2)
+		misuse("missing the command 'run'");
+	if (strcmp(argv[1], "run") != 0)
+		misuse("unknown command '%s' (the only command is 'run')", argv[1]);
+
+	/* The '+' stops option parsing at CMD, so CMD keeps its own options. */
+	optind = 2;
+	while ((opt = getopt_long(argc, argv, "+vh", long_options, NULL)) != -1) {
+		switch (opt) {
+		case 'H':
+			opts.hostname = optarg;
+			break;
+		case 'v':
+			verbose = 1;
+			break;
+		case 'h':
+			usage(stdout, EXIT_SUCCESS);
+		default:
+			misuse(NULL);	/* getopt has said what was wrong */
+		}
+	}
+	if (strlen(opts.hostname) > HOST_NAME_MAX)
+		misuse("--hostname is at most %d characters", HOST_NAME_MAX);
+	if (optind == argc)
+		misuse("missing CMD to run");
+	opts.command = argv + optind;
+	return opts;
+}
+
+/*** the container's first process ***/
+
+static int child_main(void *arg)
+{
+	struct options *opts = arg;
+
+	/* If the runtime dies, take the container with it rather than leave it
+	 * running unwatched. See prctl(2), PR_SET_PDEATHSIG. */
+	check(prctl(PR_SET_PDEATHSIG, SIGKILL), NULL,
+	      "prctl(PR_SET_PDEATHSIG, SIGKILL)");
+
+	/* This process is in a new UTS namespace, which began as a copy of the
+	 * host's hostname. Setting it changes only the copy. */
+	check(sethostname(opts->hostname, strlen(opts->hostname)), NULL,
+	      "sethostname(\"%s\")", opts->hostname);
+
+	/* Become CMD. execvp(3) searches PATH; on success it does not return. */
+	execvp(opts->command[0], opts->command);
+	die(errno == ENOENT ? EXIT_NOT_FOUND : EXIT_CANNOT_EXEC, NULL,
+	    "execvp(\"%s\")", opts->command[0]);
+}
+
+/*** signals: pass them on to the container ***/
+
+static volatile sig_atomic_t child_pid;
+
+/* Ctrl-C, kill and a closed terminal reach the runtime; the container's first
+ * process decides what they mean, as it would outside a container. */
+static void forward_signal(int signo)
+{
+	if (child_pid > 0)
+		kill(child_pid, signo);
+}
+
+static void forward_signals(void)
+{
+	struct sigaction action = { .sa_handler = forward_signal };
+	const int forwarded[] = { SIGINT, SIGTERM, SIGHUP };
+
+	sigemptyset(&action.sa_mask);
+	for (size_t i = 0; i < sizeof forwarded / sizeof forwarded[0]; i++)
+		if (sigaction(forwarded[i], &action, NULL) == -1)
+			die(EXIT_KIT, NULL, "sigaction(%d)", forwarded[i]);
+}
+
+/*** waiting: the container's exit status becomes ours ***/
+
+static int wait_for(pid_t pid)
+{
+	int status;
+
+	while (waitpid(pid, &status, 0) == -1)
+		if (errno != EINTR)
+			die(EXIT_KIT, NULL, "waitpid(%d)", (int)pid);
+	if (WIFSIGNALED(status))
+		return 128 + WTERMSIG(status);
+	return WEXITSTATUS(status);
+}
+
+/*** main ***/
+
+int main(int argc, char **argv)
+{
+	static alignas(16) char child_stack[1024 * 1024];
+	struct options opts = parse_args(argc, argv);
+
+	forward_signals();
+
+	/* clone(2) makes the new namespaces and the process inside them in one
+	 * step. The child runs child_main on its own stack; SIGCHLD makes it a
+	 * child we can wait for like any other. A new PID namespace applies to
+	 * children only, never to the caller, which is why it takes clone()
+	 * (or unshare() then fork()): the child is its PID 1. */
+	child_pid = clone(child_main, child_stack + sizeof child_stack,
+			  CLONE_NEWUTS | CLONE_NEWPID | SIGCHLD, &opts);
+	check(child_pid, NULL, "clone(CLONE_NEWUTS|CLONE_NEWPID)");
+
+	return wait_for(child_pid);
+}
