@@ -39,9 +39,8 @@ enum { EXIT_KIT = 125, EXIT_CANNOT_EXEC = 126, EXIT_NOT_FOUND = 127 };
 static const char *program;	/* argv[0], for usage and hints */
 static int verbose;		/* -v: print each kernel step as it happens */
 
-/* Name the failed step and errno, add a hint a person can act on, exit. */
-static _Noreturn void vdie(int status, const char *hint, const char *step,
-			   va_list ap)
+/* Say which step failed and why, adding a hint a person can act on. */
+static void report(int status, const char *hint, const char *step, va_list ap)
 {
 	int saved_errno = errno;
 
@@ -54,7 +53,6 @@ static _Noreturn void vdie(int status, const char *hint, const char *step,
 	if (hint)
 		fprintf(stderr, " (%s)", hint);
 	fputc('\n', stderr);
-	exit(status);
 }
 
 static _Noreturn void die(int status, const char *hint, const char *step, ...)
@@ -62,7 +60,9 @@ static _Noreturn void die(int status, const char *hint, const char *step, ...)
 	va_list ap;
 
 	va_start(ap, step);
-	vdie(status, hint, step, ap);
+	report(status, hint, step, ap);
+	va_end(ap);
+	exit(status);
 }
 
 /* Check a system call's result: on failure, exit 125 naming the step; with
@@ -72,14 +72,16 @@ static void check(long result, const char *hint, const char *step, ...)
 	va_list ap;
 
 	va_start(ap, step);
-	if (result == -1)
-		vdie(EXIT_KIT, hint, step, ap);
-	if (verbose) {
+	if (result == -1) {
+		report(EXIT_KIT, hint, step, ap);
+	} else if (verbose) {
 		fprintf(stderr, "[%.2s] ", STAGE);
 		vfprintf(stderr, step, ap);
 		fputs(" ok\n", stderr);
 	}
 	va_end(ap);
+	if (result == -1)
+		exit(EXIT_KIT);
 }
 
 /*** the command line ***/
@@ -109,9 +111,9 @@ static _Noreturn void usage(FILE *out, int status)
 /* Say what is wrong with the command line, point at --help, exit 125. */
 static _Noreturn void misuse(const char *problem, ...)
 {
-	va_list ap;
-
 	if (problem) {
+		va_list ap;
+
 		fprintf(stderr, "%s: ", STAGE);
 		va_start(ap, problem);
 		vfprintf(stderr, problem, ap);

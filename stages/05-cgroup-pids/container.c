@@ -44,9 +44,8 @@ enum { EXIT_KIT = 125, EXIT_CANNOT_EXEC = 126, EXIT_NOT_FOUND = 127 };
 static const char *program;	/* argv[0], for usage and hints */
 static int verbose;		/* -v: print each kernel step as it happens */
 
-/* Name the failed step and errno, add a hint a person can act on, exit. */
-static _Noreturn void vdie(int status, const char *hint, const char *step,
-			   va_list ap)
+/* Say which step failed and why, adding a hint a person can act on. */
+static void report(int status, const char *hint, const char *step, va_list ap)
 {
 	int saved_errno = errno;
 
@@ -59,7 +58,6 @@ static _Noreturn void vdie(int status, const char *hint, const char *step,
 	if (hint)
 		fprintf(stderr, " (%s)", hint);
 	fputc('\n', stderr);
-	exit(status);
 }
 
 static _Noreturn void die(int status, const char *hint, const char *step, ...)
@@ -67,7 +65,9 @@ static _Noreturn void die(int status, const char *hint, const char *step, ...)
 	va_list ap;
 
 	va_start(ap, step);
-	vdie(status, hint, step, ap);
+	report(status, hint, step, ap);
+	va_end(ap);
+	exit(status);
 }
 
 /* Check a system call's result: on failure, exit 125 naming the step; with
@@ -77,14 +77,16 @@ static void check(long result, const char *hint, const char *step, ...)
 	va_list ap;
 
 	va_start(ap, step);
-	if (result == -1)
-		vdie(EXIT_KIT, hint, step, ap);
-	if (verbose) {
+	if (result == -1) {
+		report(EXIT_KIT, hint, step, ap);
+	} else if (verbose) {
 		fprintf(stderr, "[%.2s] ", STAGE);
 		vfprintf(stderr, step, ap);
 		fputs(" ok\n", stderr);
 	}
 	va_end(ap);
+	if (result == -1)
+		exit(EXIT_KIT);
 }
 
 /*** the command line ***/
@@ -118,9 +120,9 @@ static _Noreturn void usage(FILE *out, int status)
 /* Say what is wrong with the command line, point at --help, exit 125. */
 static _Noreturn void misuse(const char *problem, ...)
 {
-	va_list ap;
-
 	if (problem) {
+		va_list ap;
+
 		fprintf(stderr, "%s: ", STAGE);
 		va_start(ap, problem);
 		vfprintf(stderr, problem, ap);
@@ -225,23 +227,24 @@ static int write_file(const char *dir, const char *file, const char *text)
  * however the runtime exits, once the cgroup exists. */
 static void cgroup_remove(void)
 {
-	char procs_path[PATH_MAX];
-	FILE *procs;
-	int pid, left = 1;
-
 	/* cgroup.kill (v2, Linux 5.14+) kills every process inside at once.
 	 * Elsewhere, kill each one in cgroup.procs until none is left. */
-	snprintf(procs_path, sizeof procs_path, "%s/cgroup.procs", cgroup);
-	if (write_file(cgroup, "cgroup.kill", "1") == -1)
+	if (write_file(cgroup, "cgroup.kill", "1") == -1) {
+		char procs_path[PATH_MAX];
+		FILE *procs;
+		int pid, left = 1;
+
+		snprintf(procs_path, sizeof procs_path, "%s/cgroup.procs", cgroup);
 		while (left && (procs = fopen(procs_path, "re"))) {
 			for (left = 0; fscanf(procs, "%d", &pid) == 1; left++)
 				kill(pid, SIGKILL);
 			fclose(procs);
 		}
+	}
 	/* rmdir(2) fails with EBUSY until the killed processes are gone. */
 	for (int tries = 0; rmdir(cgroup) == -1; tries++) {
 		if (errno != EBUSY || tries == 1000) {
-			fprintf(stderr, "%s: rmdir(\"%s\"): %s\n", STAGE,
+			fprintf(stderr, "%s: rmdir(\"%s\"): %s (make clean removes it)\n", STAGE,
 				cgroup, strerror(errno));
 			_exit(EXIT_KIT);	/* exit(3) must not run twice */
 		}
