@@ -244,8 +244,8 @@ static void cgroup_remove(void)
 	/* rmdir(2) fails with EBUSY until the killed processes are gone. */
 	for (int tries = 0; rmdir(cgroup) == -1; tries++) {
 		if (errno != EBUSY || tries == 1000) {
-			fprintf(stderr, "%s: rmdir(\"%s\"): %s (make clean removes it)\n", STAGE,
-				cgroup, strerror(errno));
+			fprintf(stderr, "%s: rmdir(\"%s\"): %s (make clean "
+				"removes it)\n", STAGE, cgroup, strerror(errno));
 			_exit(EXIT_KIT);	/* exit(3) must not run twice */
 		}
 		usleep(1000);
