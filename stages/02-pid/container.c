@@ -45,16 +45,15 @@ static int verbose;		/* -v: print each kernel step as it happens */
 static void report(int status, const char *hint, const char *step, va_list ap)
 {
 	int saved_errno = errno;
+	char what[512];
 
 	if (!hint && status == EXIT_KIT &&
 	    (saved_errno == EPERM || saved_errno == EACCES))
 		hint = "run as root, e.g. with sudo";
-	fprintf(stderr, "%s: ", STAGE);
-	vfprintf(stderr, step, ap);
-	fprintf(stderr, ": %s", strerror(saved_errno));
-	if (hint)
-		fprintf(stderr, " (%s)", hint);
-	fputc('\n', stderr);
+	vsnprintf(what, sizeof what, step, ap);
+	/* One fprintf, one write: the lines of parent and child do not mix. */
+	fprintf(stderr, "%s: %s: %s%s%s%s\n", STAGE, what, strerror(saved_errno),
+		hint ? " (" : "", hint ? hint : "", hint ? ")" : "");
 }
 
 static _Noreturn void die(int status, const char *hint, const char *step, ...)
@@ -77,9 +76,10 @@ static void check(long result, const char *hint, const char *step, ...)
 	if (result == -1) {
 		report(EXIT_KIT, hint, step, ap);
 	} else if (verbose) {
-		fprintf(stderr, "[%.2s] ", STAGE);
-		vfprintf(stderr, step, ap);
-		fputs(" ok\n", stderr);
+		char what[512];
+
+		vsnprintf(what, sizeof what, step, ap);
+		fprintf(stderr, "[%.2s] %s ok\n", STAGE, what);
 	}
 	va_end(ap);
 	if (result == -1)
