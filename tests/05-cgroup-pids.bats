@@ -1,0 +1,99 @@
+#!/usr/bin/env bats
+# 05-cgroup-pids: each run gets a pids cgroup, minidocker-<runtime pid>, that
+# holds the container to --pids-max processes (default 20), and is removed
+# when CMD ends.
+
+load helpers
+
+setup() {
+  snapshot_host
+}
+
+teardown() {
+  check_host_restored
+}
+
+# assert_in_pids_cgroup LIMIT: the running container_bg container is in
+# minidocker-<runtime pid> with pids.max LIMIT, as the host sees it. Sets CGROUP.
+assert_in_pids_cgroup() {
+  CGROUP=$(pids_cgroup_root)/minidocker-$RUNTIME_PID
+  [[ -d $CGROUP ]] || fail "no cgroup $CGROUP; minidocker cgroups: $(minidocker_cgroups)"
+  run cat "$CGROUP/pids.max"
+  assert_output "$1"
+  run cat "$CGROUP/cgroup.procs"
+  assert_line "$(first_process)"
+}
+
+#--- what 05-cgroup-pids adds --------------------------------------------------
+
+@test "the container runs in its own minidocker cgroup with pids.max 20, removed after" {
+  requires root rootfs pids_cgroup
+  container_bg run sh -c 'cat /proc/self/cgroup; echo ready; read line'
+  wait_for_output ready
+  assert_in_pids_cgroup 20
+  wait_container
+  assert_success
+  [[ $(pids_cgroup_line "$output") == *:/minidocker-"$RUNTIME_PID" ]] ||
+    fail "the container's /proc/self/cgroup does not name minidocker-$RUNTIME_PID: $output"
+  [[ ! -e $CGROUP ]] || fail "$CGROUP is still there after the container ended"
+}
+
+@test "the container's pids.max is --pids-max N" {
+  requires root rootfs pids_cgroup
+  container_bg run --pids-max 7 sh -c 'echo ready; read line'
+  wait_for_output ready
+  assert_in_pids_cgroup 7
+  wait_container
+  assert_success
+  [[ ! -e $CGROUP ]] || fail "$CGROUP is still there after the container ended"
+}
+
+@test "processes CMD leaves behind are killed and the cgroup removed when CMD ends" {
+  requires root rootfs pids_cgroup
+  container_bg run sh -c 'sleep 300 & sleep 300 & echo ready; read line'
+  wait_for_output ready
+  assert_in_pids_cgroup 20
+  run cat "$CGROUP/pids.current"
+  assert_output 3
+  wait_container
+  assert_success
+  assert_no_strays
+  [[ ! -e $CGROUP ]] || fail "$CGROUP is still there after the container ended"
+}
+
+@test "a fork bomb is held at --pids-max and the host keeps working" {
+  requires root rootfs pids_cgroup
+  run_guarded_fork_bomb 10
+}
+
+@test "a bad --pids-max (0, -1, abc, 20x) is misuse naming --pids-max" {
+  requires root rootfs pids_cgroup
+  run container run --pids-max 20 true
+  assert_success
+  for bad in 0 -1 abc 20x; do
+    run --separate-stderr container run --pids-max "$bad" true
+    assert_misuse --pids-max
+  done
+  run minidocker_cgroups
+  assert_output ""
+}
+
+@test "a --pids-max beyond the kernel's limit fails writing pids.max and leaves no cgroup" {
+  requires root rootfs pids_cgroup
+  run -125 --separate-stderr container run --pids-max 99999999 true
+  [[ $stderr == "$STAGE: "*pids.max*": Invalid argument"* ]] ||
+    fail "expected '$STAGE: ...pids.max...: Invalid argument', got: $stderr"
+  run minidocker_cgroups
+  assert_output ""
+}
+
+#--- what 05-cgroup-pids still lacks -------------------------------------------
+
+@test "05 still leaks: the host's network interfaces are visible in /proc/net/dev" {
+  requires root rootfs
+  run container run cat /proc/net/dev
+  assert_success
+  inside=$(echo "$output" | sed -n 's/^ *\([^ :]*\):.*/\1/p' | sort)
+  [[ -n $inside ]] || fail "no interfaces in the container's /proc/net/dev: $output"
+  assert_equal "$inside" "$(sed -n 's/^ *\([^ :]*\):.*/\1/p' /proc/net/dev | sort)"
+}
