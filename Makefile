@@ -18,11 +18,15 @@ LDFLAGS ?= -static
 PACKAGES := gcc libc6-dev make binutils bats bats-support bats-assert \
             busybox-static procps util-linux
 
+# What `make test-vm` needs besides: qemu to boot the kernel, cpio for its
+# initramfs. (The kernel and bash-static are fetched by tests/vm/run-vm.sh.)
+VM_PACKAGES := qemu-system-x86 cpio
+
 # STAGE=04 (or 4, or 04-chroot) names one stage for shell, diff and test.
 stage_name = $(filter 0$(patsubst 0%,%,$(firstword $(subst -, ,$(STAGE))))-%,$(STAGES))
 STAGE_NAME  = $(or $(stage_name),$(error STAGE=$(STAGE) is not one of: $(STAGES)))
 
-.PHONY: all rootfs deps demo test shell diff clean help
+.PHONY: all rootfs deps vm-deps demo test test-vm shell diff clean help
 .DELETE_ON_ERROR:
 
 all: $(BINS)
@@ -54,8 +58,20 @@ deps:
 demo: deps all rootfs
 	stages/demo.sh
 
-test: deps all rootfs
+# The suite on this host, then in two VMs (cgroup v2 only, cgroup v1 only).
+# In the VMs, every test file runs against stages 04 and 05, the stages whose
+# behaviour depends on the cgroup layout; `make test-vm` runs all five there.
+test: deps vm-deps all rootfs
 	tests/run
+	VM_STAGES='04 05' tests/vm/run-vm.sh
+
+# The whole suite in two VMs: one with cgroup v2 only, one with v1 only.
+test-vm: vm-deps all rootfs
+	tests/vm/run-vm.sh
+
+# After deps, not beside it: two apt-gets at once would fight over the lock.
+vm-deps: deps
+	@$(MAKE) --no-print-directory deps PACKAGES='$(VM_PACKAGES)'
 
 shell: all rootfs
 	$(BUILD)/$(STAGE_NAME) run --hostname $(STAGE_NAME) sh -l
@@ -74,6 +90,8 @@ clean:
 help:
 	@echo 'make demo           install what is missing, build, and show each stage'
 	@echo 'make test           install what is missing, build, and run the test suite'
+	@echo '                    here and in two VMs (cgroup v2 only, cgroup v1 only)'
+	@echo 'make test-vm        the whole suite in the two VMs only'
 	@echo 'make                build the five stages into $(BUILD)/'
 	@echo 'make rootfs         build the busybox root filesystem into $(ROOTFS)'
 	@echo 'make shell STAGE=04 an interactive shell inside that stage'

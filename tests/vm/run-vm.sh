@@ -1,0 +1,433 @@
+#!/usr/bin/env bash
+# run-vm.sh: run the kit's own bats suite (tests/run) inside a real Linux
+# kernel under qemu, once per cgroup layout, because a host has only one:
+#
+#   unified  only cgroup2 at /sys/fs/cgroup (Ubuntu 22.04/24.04, Debian 12)
+#   legacy   a tmpfs at /sys/fs/cgroup, one cgroup v1 hierarchy per controller
+#
+# The VM boots Debian's cloud kernel with an initramfs and no disk: busybox,
+# bash-static, bats with bats-support and bats-assert, the few util-linux and
+# coreutils programs the tests need that busybox lacks, and the kit as the
+# tests expect it (/kit/build/NN-*, /kit/build/rootfs, /kit/tests). Its init
+# (tests/vm/init) mounts the layout, runs tests/run with CI=true, prints the
+# exit status and powers off. The serial console goes to build/vm/LAYOUT.log.
+set -euo pipefail
+
+prog=${0##*/}
+script_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+kit=$(cd "$script_dir/../.." && pwd)
+vm_dir=$kit/build/vm
+cache_dir=$vm_dir/cache
+
+LAYOUTS=(unified legacy)
+# Programs copied from the host, with their shared libraries, because the
+# busybox applet lacks what the tests use: setpriv --reuid, and a timeout
+# that runs CMD as its child (busybox's execs CMD in its own place).
+HOST_PROGRAMS=(setpriv unshare timeout)
+
+### messages ###
+
+usage() {
+    echo "Usage: $prog [-h] [unified|legacy]..."
+}
+
+show_help() {
+    usage
+    cat <<EOF
+Run tests/run inside a qemu VM for each cgroup LAYOUT (default: all of
+${LAYOUTS[*]}) and fail if any test fails, if fewer tests ran than the
+suite holds, or if a VM does not finish in time.
+
+Each VM's console is saved in build/vm/LAYOUT.log.
+
+Needs root (the initramfs holds build/rootfs's device nodes), qemu-system-x86
+and cpio (make test-vm installs them), a built kit (make all rootfs), apt-get
+for the kernel and bash-static (cached in build/vm/cache), and from tests/run
+--count (how many tests each VM must run) and --build-mutants (the VMs have
+no compiler).
+
+Environment:
+  VM_ACCEL=auto|kvm|tcg  accelerator (default auto: kvm if a short probe
+                         boot works, else tcg)
+  VM_TIMEOUT=SECONDS     time limit for each VM (default 900)
+  VM_SMP=N               virtual CPUs per VM (default 1: under tcg a
+                         second one only slows the mostly serial suite)
+  VM_MEMORY=SIZE         memory per VM (default 1G)
+  VM_PARALLEL=0|1        boot the layouts one after the other or together
+                         (default 1 when the host has 2 CPUs or more)
+  VM_STAGES="04 05"      run only these stages' part of the suite
+                         (tests/run STAGE...; default: all of it)
+EOF
+}
+
+die() {
+    echo "$prog: $*" >&2
+    exit 1
+}
+
+misuse() {
+    echo "$prog: $*" >&2
+    usage >&2
+    echo "Try '$prog --help' for more information." >&2
+    exit 2
+}
+
+step() {
+    echo "vm: $*"
+}
+
+### arguments ###
+
+layouts=()
+for arg in "$@"; do
+    case $arg in
+    -h | --help) show_help; exit 0 ;;
+    unified | legacy) layouts+=("$arg") ;;
+    *) misuse "unknown layout or option: $arg" ;;
+    esac
+done
+((${#layouts[@]})) || layouts=("${LAYOUTS[@]}")
+
+accel=${VM_ACCEL:-auto}
+vm_timeout=${VM_TIMEOUT:-900}
+smp=${VM_SMP:-1}
+memory=${VM_MEMORY:-1G}
+parallel=${VM_PARALLEL:-$(($(nproc) >= 2))}
+read -r -a stages <<<"${VM_STAGES:-}"
+[[ $accel == auto || $accel == kvm || $accel == tcg ]] || misuse "VM_ACCEL must be auto, kvm or tcg, not '$accel'"
+[[ $vm_timeout =~ ^[0-9]+$ ]] || misuse "VM_TIMEOUT must be a number of seconds, not '$vm_timeout'"
+[[ $smp =~ ^[1-9][0-9]*$ ]] || misuse "VM_SMP must be a number of CPUs, not '$smp'"
+[[ $parallel == 0 || $parallel == 1 ]] || misuse "VM_PARALLEL must be 0 or 1, not '$parallel'"
+
+### prerequisites ###
+
+[[ $EUID -eq 0 ]] || die "the initramfs holds device nodes, which only root can archive: run as root, e.g. with sudo"
+for tool in qemu-system-x86_64 cpio dpkg-deb gzip; do
+    command -v "$tool" >/dev/null ||
+        die "$tool not found; install it with: apt-get install qemu-system-x86 cpio (or run: make test-vm)"
+done
+for program in bats "${HOST_PROGRAMS[@]}"; do
+    command -v "$program" >/dev/null ||
+        die "$program not found; install it with: make deps"
+done
+for dir in /usr/lib/bats/bats-support /usr/lib/bats/bats-assert; do
+    [[ -d $dir ]] || die "$dir not found; install it with: make deps"
+done
+[[ -x $kit/tests/run ]] || die "$kit/tests/run is missing or not executable"
+stage_binaries=("$kit"/build/[0-9][0-9]-*)
+[[ -x ${stage_binaries[0]} && -x $kit/build/rootfs/bin/busybox ]] ||
+    die "the kit is not built; run: make all rootfs"
+
+### cleanup ###
+
+scratch_dir=
+
+# timeout(1) runs qemu in a process group of its own, out of reach of a ^C:
+# stop each VM this run started, by the pid qemu wrote (boot_vm removes the
+# file once qemu has ended, and the pid must still be a qemu's).
+cleanup() {
+    local status=$? pidfile pid
+    if [[ -n $scratch_dir ]]; then
+        for pidfile in "$scratch_dir"/*.pid; do
+            [[ -s $pidfile ]] || continue
+            pid=$(cat "$pidfile")
+            if [[ $(cat "/proc/$pid/comm" 2>/dev/null) == qemu-system-x86* ]]; then
+                kill "$pid" 2>/dev/null || true
+            fi
+        done
+        wait # for the jobs that still write into the scratch dir
+        rm -rf --one-file-system -- "$scratch_dir"
+    fi
+    exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+mkdir -p -- "$cache_dir"
+scratch_dir=$(mktemp -d "$vm_dir/scratch.XXXXXX")
+
+### packages: the kernel and bash-static, cached as .deb files ###
+
+# newest_deb PACKAGE: the newest cached .deb of PACKAGE (a glob), if any.
+newest_deb() {
+    local candidate version newest='' newest_version=''
+    # shellcheck disable=SC2231 # PACKAGE is a glob on purpose
+    for candidate in "$cache_dir"/$1_*.deb; do
+        [[ -f $candidate ]] || continue
+        version=$(dpkg-deb -f "$candidate" Version 2>/dev/null) || continue
+        if [[ -z $newest ]] || dpkg --compare-versions "$version" gt "$newest_version"; then
+            newest=$candidate
+            newest_version=$version
+        fi
+    done
+    [[ -n $newest ]] && echo "$newest"
+}
+
+# download PACKAGE: apt-get download it into the scratch dir. apt-get's own
+# output (as root it warns that it downloads unsandboxed) goes to a log.
+download() {
+    (cd "$scratch_dir" && apt-get download "$1") >"$scratch_dir/apt.log" 2>&1
+}
+
+# fetch_deb PACKAGE: print the path of PACKAGE's .deb, downloading it into
+# the cache unless it is there; if the download fails, once more after
+# apt-get update (a fresh machine may have no package lists, or old ones).
+fetch_deb() {
+    local deb
+    if deb=$(newest_deb "$1"); then
+        echo "$deb"
+        return 0
+    fi
+    step "apt-get download $1 into ${cache_dir#"$kit"/}" >&2
+    if ! download "$1" && ! { apt-get update -qq >&2 && download "$1"; }; then
+        sed 's/^/  apt-get: /' "$scratch_dir/apt.log" >&2
+        die "cannot download $1 with apt-get"
+    fi
+    mv -- "$scratch_dir/$1"_*.deb "$cache_dir/"
+    newest_deb "$1"
+}
+
+# The metapackage names the current cloud kernel. Without package lists,
+# the newest cached kernel will do, or else the lists are fetched.
+current_kernel_package() {
+    apt-cache depends linux-image-cloud-amd64 2>/dev/null |
+        sed -n 's/^ *Depends: \(linux-image-[^ ]*-cloud-amd64\)$/\1/p' | head -n 1
+}
+kernel_package=$(current_kernel_package)
+if [[ -z $kernel_package ]] && ! newest_deb 'linux-image-*-cloud-amd64' >/dev/null; then
+    step "apt-get update, to find linux-image-cloud-amd64"
+    apt-get update -qq || die "apt-get update failed"
+    kernel_package=$(current_kernel_package)
+fi
+if [[ -n $kernel_package ]]; then
+    kernel_deb=$(fetch_deb "$kernel_package")
+else
+    kernel_deb=$(newest_deb 'linux-image-*-cloud-amd64') ||
+        die "no kernel: apt-cache knows no linux-image-cloud-amd64 and none is cached in $cache_dir"
+fi
+bash_deb=$(fetch_deb bash-static)
+
+# Unpack the kernel once per .deb.
+kernel=$vm_dir/${kernel_deb##*/}
+kernel=${kernel%.deb}.vmlinuz
+if [[ ! -f $kernel ]]; then
+    dpkg-deb --fsys-tarfile "$kernel_deb" | tar -x -C "$scratch_dir" --wildcards './boot/vmlinuz-*' ||
+        die "cannot unpack the kernel from $kernel_deb; delete it and run again"
+    mv -- "$scratch_dir"/boot/vmlinuz-* "$kernel"
+fi
+
+### the initramfs ###
+
+root=$scratch_dir/root
+initramfs=$vm_dir/initramfs.cpio.gz
+
+# copy_with_libs PROGRAM DEST: copy a host program and the shared libraries
+# and loader it needs, at the paths ldd names, into the initramfs.
+copy_with_libs() {
+    local program=$1 dest=$2 library
+    cp -L -- "$program" "$root$dest"
+    for library in $(ldd "$program" | grep -o '/[^ ]*'); do
+        if [[ ! -e $root$library ]]; then
+            mkdir -p -- "$root$(dirname "$library")"
+            cp -L -- "$library" "$root$library"
+        fi
+    done
+}
+
+build_initramfs() {
+    local started=$SECONDS program
+    mkdir -p "$root"/{bin,sbin,usr/bin,usr/sbin,usr/local/bin,usr/lib,usr/libexec}
+    mkdir -p "$root"/{dev,proc,sys,tmp,run,root,etc,kit/build}
+    chmod 1777 "$root/tmp"
+
+    # busybox for init and every tool the suite uses that is not below;
+    # init links the applets into /bin (busybox --install: one process,
+    # where a link each here would be hundreds).
+    cp -- "$kit/build/rootfs/bin/busybox" "$root/bin/busybox"
+    ln -s busybox "$root/bin/sh"
+    ln -s ../../bin/busybox "$root/usr/bin/env"
+
+    # bash, static, for bats and the tests.
+    dpkg-deb -x "$bash_deb" "$scratch_dir/bash-static"
+    cp -- "$scratch_dir/bash-static/bin/bash-static" "$root/bin/bash"
+
+    for program in "${HOST_PROGRAMS[@]}"; do
+        copy_with_libs "$(command -v "$program")" "/usr/local/bin/$program"
+    done
+
+    # bats-core where Debian puts it (bats finds its libexec from its own
+    # path), and the libraries where bats_load_library looks.
+    cp -- /usr/bin/bats "$root/usr/bin/bats"
+    cp -r -- /usr/lib/bats-core "$root/usr/lib/bats-core"
+    cp -r -- /usr/libexec/bats-core "$root/usr/libexec/bats-core"
+    mkdir -p "$root/usr/lib/bats"
+    cp -r -- /usr/lib/bats/bats-support /usr/lib/bats/bats-assert "$root/usr/lib/bats/"
+
+    printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' >"$root/etc/passwd"
+    printf 'root:x:0:\ntty:x:5:\nnogroup:x:65534:\n' >"$root/etc/group"
+
+    # The kit, as the tests expect it: the stages' sources are there for
+    # phase 3, which reuses the mutants built on the host.
+    cp -a -- "${stage_binaries[@]}" "$kit/build/rootfs" "$kit/build/mutants" "$root/kit/build/"
+    cp -a -- "$kit/stages" "$root/kit/stages"
+    mkdir -p "$root/kit/tests"
+    for file in "$kit"/tests/*; do
+        [[ $file == "$script_dir" ]] || cp -a -- "$file" "$root/kit/tests/"
+    done
+
+    cp -- "$script_dir/init" "$root/init"
+    chmod 755 "$root/init"
+
+    (cd "$root" && find . -print0 | LC_ALL=C sort -z | cpio --null -o -H newc --quiet -R 0:0) |
+        gzip -1 >"$initramfs.tmp"
+    mv -- "$initramfs.tmp" "$initramfs"
+    rm -rf --one-file-system -- "$root"
+    step "initramfs $(du -h "$initramfs" | cut -f1) built in $((SECONDS - started)) s"
+}
+
+### booting ###
+
+# boot_vm LABEL ACCEL TIMEOUT LOG APPEND: boot the VM, its console to LOG
+# and to stdout, each line led by [LABEL]; returns timeout(1)'s status.
+boot_vm() {
+    local label=$1 vm_accel=$2 limit=$3 log=$4 append=$5 cpu=max status=0
+    [[ $vm_accel == kvm ]] && cpu=host
+    # timeout(1) stops a VM that hangs; -no-reboot turns the kernel's reboot
+    # after a panic (panic=-1) into qemu's exit. mitigations=off: under tcg
+    # the retpolines and barriers only cost time, and isolate nothing here.
+    timeout -k 10 "$limit" qemu-system-x86_64 \
+        -accel "$vm_accel" -cpu "$cpu" -smp "$smp" -m "$memory" \
+        -kernel "$kernel" -initrd "$initramfs" \
+        -append "console=ttyS0 quiet panic=-1 mitigations=off $append" \
+        -display none -monitor none -serial stdio -nic none -no-reboot \
+        -pidfile "$scratch_dir/$label.pid" \
+        </dev/null 2>&1 | tr -d '\r' | tee "$log" | sed -u "s/^/[$label] /" || status=$?
+    rm -f -- "$scratch_dir/$label.pid"
+    return "$status"
+}
+
+# A nested KVM may crash or hang rather than refuse: boot once, briefly,
+# and use it only if that reaches init.
+choose_accel() {
+    if [[ $accel != auto ]]; then
+        echo "$accel"
+    elif [[ ! -r /dev/kvm || ! -w /dev/kvm ]]; then
+        echo tcg
+    elif boot_vm kvm-probe kvm 30 "$vm_dir/kvm-probe.log" minidocker.probe >/dev/null 2>&1 &&
+        grep -q '^minidocker-vm: exit status 0$' "$vm_dir/kvm-probe.log"; then
+        echo kvm
+    else
+        step "/dev/kvm is there, but a VM did not boot with it (see build/vm/kvm-probe.log): using tcg" >&2
+        echo tcg
+    fi
+}
+
+# run_layout LAYOUT: boot the VM with that cgroup layout; its console goes
+# to build/vm/LAYOUT.log, its wall time and timeout(1)'s status to
+# $scratch_dir/LAYOUT.ran.
+run_layout() {
+    local layout=$1 started=$SECONDS qemu_status=0 stage_list
+    stage_list=$(IFS=,; echo "${stages[*]}")
+    boot_vm "$layout" "$vm_accel" "$vm_timeout" "$vm_dir/$layout.log" \
+        "minidocker.cgroup=$layout${stage_list:+ minidocker.stages=$stage_list}" || qemu_status=$?
+    echo "$((SECONDS - started)) $qemu_status" >"$scratch_dir/$layout.ran"
+}
+
+# report_layout LAYOUT: print its one-line result from its log; returns
+# non-zero if the layout failed.
+report_layout() {
+    local layout=$1 log=$vm_dir/$1.log name elapsed='?' qemu_status='?' verdict=''
+    local boot status summary passed=0 failed=0 skipped=0
+    case $layout in
+    unified) name="cgroup v2 (unified)" ;;
+    legacy) name="cgroup v1 (legacy)" ;;
+    esac
+    [[ -f $scratch_dir/$layout.ran ]] && read -r elapsed qemu_status <"$scratch_dir/$layout.ran"
+
+    boot=$(sed -n 's/^minidocker-vm: init at uptime \([0-9.]*\) s$/\1/p' "$log" | head -n 1)
+    status=$(sed -n 's/^minidocker-vm: exit status \([0-9]*\)$/\1/p' "$log" | tail -n 1)
+    summary=$(grep -E '^suite: [0-9]+ passed, [0-9]+ failed, [0-9]+ skipped$' "$log" | tail -n 1) || true
+    if [[ $summary =~ ^suite:\ ([0-9]+)\ passed,\ ([0-9]+)\ failed,\ ([0-9]+)\ skipped$ ]]; then
+        passed=${BASH_REMATCH[1]} failed=${BASH_REMATCH[2]} skipped=${BASH_REMATCH[3]}
+    fi
+
+    if [[ $qemu_status == 124 || $qemu_status == 137 ]]; then
+        verdict="did not finish within $vm_timeout s"
+    elif [[ -z $status ]]; then
+        verdict="ended without its exit status line (qemu status $qemu_status)"
+    elif [[ -z $summary ]]; then
+        verdict="tests/run exited $status without a 'suite: ...' line"
+    elif [[ $status -ne 0 ]]; then
+        verdict="tests/run exited $status"
+    elif ((failed > 0 || skipped > 0)); then
+        verdict="$failed failed, $skipped skipped"
+    elif ((passed + failed + skipped < expected)); then
+        verdict="only $((passed + failed + skipped)) of the suite's $expected tests ran"
+    fi
+
+    total_passed=$((total_passed + passed))
+    total_failed=$((total_failed + failed))
+    total_skipped=$((total_skipped + skipped))
+    [[ -z $verdict ]] || total_failed=$((total_failed + 1))
+    local line="$name: $passed passed, $failed failed"
+    ((skipped == 0)) || line+=", $skipped skipped"
+    line+=" (boot to init ${boot:-?} s, whole run $elapsed s, $vm_accel)"
+    [[ -z $verdict ]] || line+=" FAILED: $verdict; see ${log#"$kit"/}"
+    echo "$line"
+    [[ -z $verdict ]]
+}
+
+# count_expected: set expected to the number of tests the suite holds,
+# which every layout must run, from the tests/run --count started in the
+# background.
+count_expected() {
+    wait "$count_pid" ||
+        die "tests/run --count, which says how many tests each VM must run, failed: $(cat "$scratch_dir/count")"
+    expected=$(cat "$scratch_dir/count")
+    [[ $expected =~ ^[0-9]+$ && $expected -gt 0 ]] ||
+        die "tests/run --count printed '$expected', not a number of tests"
+}
+
+### main ###
+
+# Counting runs bats once per test file and stage: let it overlap the build
+# of the initramfs.
+(cd "$kit" && tests/run --count "${stages[@]}") >"$scratch_dir/count" 2>&1 &
+count_pid=$!
+# The VM has no compiler: phase 3's mutants are built here.
+(cd "$kit" && tests/run --build-mutants "${stages[@]}") ||
+    die "tests/run --build-mutants failed (the VMs need it, and tests/run --count)"
+mkdir -p "$kit/build/mutants"
+build_initramfs
+count_expected
+vm_accel=$(choose_accel)
+step "booting ${layouts[*]} under $vm_accel (-smp $smp -m $memory): $expected tests${stages[*]:+ (stages ${stages[*]})} each, in at most $vm_timeout s"
+
+started=$SECONDS
+if ((parallel)); then
+    layout_pids=()
+    for layout in "${layouts[@]}"; do
+        run_layout "$layout" &
+        layout_pids+=("$!")
+    done
+    wait "${layout_pids[@]}"
+else
+    for layout in "${layouts[@]}"; do
+        run_layout "$layout"
+    done
+fi
+
+echo
+failed_layouts=0 total_passed=0 total_failed=0 total_skipped=0
+for layout in "${layouts[@]}"; do
+    report_layout "$layout" || failed_layouts=$((failed_layouts + 1))
+done
+echo "vm: ${#layouts[@]} layout(s) in $((SECONDS - started)) s, $expected tests each"
+if ((failed_layouts)); then
+    echo "$prog: $failed_layouts of ${#layouts[@]} layout(s) failed" >&2
+fi
+# The closing line, counted over all layouts (a failed layout counts once
+# more as a failure, so that it can never read as all passed).
+echo "vm: $total_passed passed, $total_failed failed, $total_skipped skipped"
+((failed_layouts == 0))
