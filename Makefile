@@ -26,7 +26,7 @@ VM_PACKAGES := qemu-system-x86 cpio
 stage_name = $(filter 0$(patsubst 0%,%,$(firstword $(subst -, ,$(STAGE))))-%,$(STAGES))
 STAGE_NAME  = $(or $(stage_name),$(error STAGE=$(STAGE) is not one of: $(STAGES)))
 
-.PHONY: all rootfs deps vm-deps demo test test-vm shell diff clean help
+.PHONY: all rootfs deps vm-deps demo doctor test test-vm shell diff clean help
 .DELETE_ON_ERROR:
 
 all: $(BINS)
@@ -56,7 +56,12 @@ deps:
 	fi
 
 demo: deps all rootfs
+	stages/doctor.sh
 	stages/demo.sh
+
+# The preflight for a classroom machine: can the kit run here?
+doctor:
+	stages/doctor.sh
 
 # The suite on this host, then in two VMs (cgroup v2 only, cgroup v1 only).
 # In the VMs, every test file runs against stages 04 and 05, the stages whose
@@ -89,6 +94,7 @@ clean:
 
 help:
 	@echo 'make demo           install what is missing, build, and show each stage'
+	@echo 'make doctor         check that this machine can run the kit (one line a check)'
 	@echo 'make test           install what is missing, build, and run the test suite'
 	@echo '                    here and in two VMs (cgroup v2 only, cgroup v1 only)'
 	@echo 'make test-vm        the whole suite in the two VMs only'

@@ -1,0 +1,148 @@
+#!/usr/bin/env bash
+# doctor.sh: can this machine run the kit? One line per check: ✓ good, ✗ a
+# problem (with the exact fix), ! worth knowing. `make doctor` runs it; an
+# instructor runs it on each classroom VM before a workshop, a student when
+# something fails. Exits 0 when the stages can run here, 1 when they cannot.
+# It changes nothing on the host but a pids cgroup it makes and removes.
+# Usage: stages/doctor.sh
+set -euo pipefail
+
+kit=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+if [[ ${1:-} == -h || ${1:-} == --help ]]; then
+    echo "Usage: $0    (as root)"
+    exit 0
+fi
+
+problems=0
+good() { printf '  \342\234\223 %s\n' "$*"; }
+bad() {
+    printf '  \342\234\227 %s\n' "$*"
+    problems=$((problems + 1))
+}
+note() { printf '  ! %s\n' "$*"; }
+have() { command -v "$1" >/dev/null 2>&1; }
+
+echo "mini-docker doctor: can this machine run the kit?"
+
+# Root: namespaces, mounts and cgroups all need it.
+if [[ $EUID -eq 0 ]]; then
+    good "running as root"
+else
+    bad "not root: run it as root, e.g. sudo make doctor (and sudo make demo, sudo make test)"
+fi
+
+# The namespaces the stages use, and whether this process may make them.
+for ns in uts pid mnt; do
+    if [[ -e /proc/self/ns/$ns ]]; then
+        good "the kernel has $ns namespaces (/proc/self/ns/$ns)"
+    else
+        bad "no /proc/self/ns/$ns: this kernel lacks ${ns} namespaces (CONFIG_${ns^^}_NS); use a distribution kernel"
+    fi
+done
+if ! have unshare; then
+    bad "unshare not found, so namespaces cannot be tried: apt-get install util-linux"
+elif [[ $EUID -ne 0 ]]; then
+    bad "cannot try unshare --uts --pid --mount without root"
+elif why=$(unshare --uts --pid --mount --fork true 2>&1); then
+    good "unshare --uts --pid --mount works"
+else
+    bad "unshare --uts --pid --mount fails (${why##*: }): inside a container, give it CAP_SYS_ADMIN (docker run --privileged)"
+fi
+
+# The cgroup layout, found as stage 05 finds it: statfs(2), here stat -f,
+# whose %t is the f_type magic number of linux/magic.h.
+cgroup2=63677270 cgroup1=27e0eb tmpfs=1021994
+fstype() { stat -f -c %t "$1" 2>/dev/null || echo none; }
+cgroup_root=/sys/fs/cgroup
+case "$(fstype $cgroup_root)" in
+"$cgroup2") layout="cgroup v2 (unified)" hierarchy=$cgroup_root ;;
+"$tmpfs")
+    hierarchy=$cgroup_root/pids
+    if [[ $(fstype $cgroup_root/unified) == "$cgroup2" ]]; then
+        layout="hybrid (cgroup v1 controllers, and cgroup2 at $cgroup_root/unified)"
+    else
+        layout="cgroup v1 (legacy)"
+    fi
+    ;;
+*) layout='' hierarchy='' ;;
+esac
+if [[ -z $layout ]]; then
+    bad "nothing usable is mounted at $cgroup_root: mount cgroup2 there (mount -t cgroup2 none $cgroup_root)"
+else
+    good "cgroup layout: $layout"
+fi
+
+# Where stage 05 makes its cgroups, and whether pids.max appears in one.
+pids_ok=
+if [[ $layout == "cgroup v2"* ]]; then
+    if ! grep -qw pids "$hierarchy/cgroup.controllers" 2>/dev/null; then
+        bad "cgroup v2 has no pids controller in $hierarchy/cgroup.controllers: on a hybrid boot it is bound to v1; boot with systemd.unified_cgroup_hierarchy=1, or use a kernel with CONFIG_CGROUP_PIDS"
+    elif grep -qw pids "$hierarchy/cgroup.subtree_control" 2>/dev/null; then
+        good "pids is enabled in $hierarchy/cgroup.subtree_control"
+        pids_ok=1
+    elif [[ $EUID -eq 0 ]] && why=$( (echo +pids >"$hierarchy/cgroup.subtree_control") 2>&1); then
+        good "pids could be enabled in $hierarchy/cgroup.subtree_control (stage 05 does the same)"
+        pids_ok=1
+    else
+        bad "pids cannot be enabled in $hierarchy/cgroup.subtree_control (${why##*: }): the root cgroup of a cgroup namespace holding processes cannot delegate it (no-internal-process rule); run the kit on the host, or in a container whose cgroup has pids delegated"
+    fi
+elif [[ -n $layout ]]; then
+    if [[ $(fstype "$hierarchy") == "$cgroup1" && -e $hierarchy/cgroup.procs ]]; then
+        good "the v1 pids controller is mounted at $hierarchy"
+        pids_ok=1
+    else
+        bad "no v1 pids controller at $hierarchy: mount it (mkdir $hierarchy && mount -t cgroup -o pids none $hierarchy), or boot with cgroup v2"
+    fi
+fi
+if [[ -n $pids_ok && $EUID -eq 0 ]]; then
+    trial=$hierarchy/minidocker-doctor-$$
+    if mkdir "$trial" 2>/dev/null && [[ -e $trial/pids.max ]] && rmdir "$trial"; then
+        good "a pids cgroup with pids.max can be made in $hierarchy"
+    else
+        rmdir "$trial" 2>/dev/null || true
+        bad "cannot make a cgroup with pids.max in $hierarchy"
+    fi
+fi
+
+# What the kit builds with, and what it runs.
+# Static: an ELF file without a program interpreter (the loader of libc).
+is_static() {
+    local headers
+    headers=$(LC_ALL=C readelf -l "$1" 2>/dev/null) && [[ $headers != *"program interpreter"* ]]
+}
+if [[ -x $kit/build/rootfs/bin/busybox ]]; then
+    good "the rootfs is built ($kit/build/rootfs)"
+elif is_static /bin/busybox; then
+    good "busybox-static is installed; make rootfs will build the rootfs"
+else
+    bad "no rootfs and no static busybox: apt-get install busybox-static, then make rootfs"
+fi
+stages_built=1
+for stage in 01-uts 02-pid 03-mountns-proc 04-chroot 05-cgroup-pids; do
+    [[ -x $kit/build/$stage ]] || stages_built=
+done
+if have cc; then
+    good "a C compiler: $(cc --version 2>/dev/null | head -n 1)"
+elif [[ -n $stages_built ]]; then
+    note "no C compiler, but the stages are built; to rebuild them: apt-get install gcc libc6-dev"
+else
+    bad "no C compiler to build the stages: apt-get install gcc libc6-dev make"
+fi
+if have bats && [[ -e /usr/lib/bats/bats-assert/load.bash ]]; then
+    good "bats with bats-assert, for make test"
+else
+    note "bats, bats-support or bats-assert is missing; make test installs them (apt-get install bats bats-support bats-assert)"
+fi
+
+# Propagation: systemd makes / shared; stage 03 makes its mounts private
+# first, so nothing it mounts reaches the host.
+propagation=$(awk '$5 == "/" { print ($7 ~ /^shared:/) ? "shared" : "private" }' /proc/self/mountinfo | tail -n 1)
+if [[ $propagation == shared ]]; then
+    note "/ has shared propagation (normal with systemd); the stages make their mounts private first, so nothing leaks to the host"
+fi
+
+if ((problems)); then
+    echo "doctor: $problems problem(s); the kit cannot run here until they are fixed"
+    exit 1
+fi
+echo "doctor: the kit can run here"
