@@ -61,6 +61,29 @@ assert_in_pids_cgroup() {
   [[ ! -e $CGROUP ]] || fail "$CGROUP is still there after the container ended"
 }
 
+@test "a process that joined the cgroup from outside is killed when CMD ends, and the cgroup removed" {
+  requires root rootfs pids_cgroup
+  # The PID namespace takes the container's own processes with it. This one
+  # lives outside it: only the runtime's cleanup (cgroup.kill on v2, else a
+  # SIGKILL to each process in cgroup.procs) can end it.
+  container_bg run sh -c 'echo ready; read line'
+  wait_for_output ready
+  assert_in_pids_cgroup 20
+  sleep 300 </dev/null >/dev/null 2>&1 3>&- &
+  outsider=$!
+  echo "$outsider" >"$CGROUP/cgroup.procs"
+  wait_container
+  if kill -0 "$outsider" 2>/dev/null; then
+    kill -KILL "$outsider"
+    fail "the process that joined $CGROUP outlived the container (now killed); exit status $status, stderr: $stderr"
+  fi
+  outsider_status=0
+  wait "$outsider" || outsider_status=$?
+  assert_equal "$outsider_status" 137 # SIGKILL
+  assert_success
+  [[ ! -e $CGROUP ]] || fail "$CGROUP is still there after the container ended"
+}
+
 @test "a fork bomb is held at --pids-max and the host keeps working" {
   requires root rootfs pids_cgroup
   run_guarded_fork_bomb 10

@@ -223,30 +223,30 @@ static int write_file(const char *dir, const char *file, const char *text)
 	return fclose(out) == EOF ? -1 : 0;
 }
 
-/* Kill what is left in the cgroup, then remove it. atexit(3) runs this
- * however the runtime exits, once the cgroup exists. */
+/* Remove the cgroup, killing what is left in it. atexit(3) runs this however
+ * the runtime exits, once the cgroup exists. */
 static void cgroup_remove(void)
 {
-	/* cgroup.kill (v2, Linux 5.14+) kills every process inside at once.
-	 * Elsewhere, kill each one in cgroup.procs until none is left. */
-	if (write_file(cgroup, "cgroup.kill", "1") == -1) {
-		char procs_path[PATH_MAX];
-		FILE *procs;
-		int pid, left = 1;
+	char procs_path[PATH_MAX];
 
-		snprintf(procs_path, sizeof procs_path, "%s/cgroup.procs", cgroup);
-		while (left && (procs = fopen(procs_path, "re"))) {
-			for (left = 0; fscanf(procs, "%d", &pid) == 1; left++)
-				kill(pid, SIGKILL);
-			fclose(procs);
-		}
-	}
-	/* rmdir(2) fails with EBUSY until the killed processes are gone. */
+	snprintf(procs_path, sizeof procs_path, "%s/cgroup.procs", cgroup);
+	/* rmdir(2) fails with EBUSY while processes are inside. Kill them, all
+	 * at once with cgroup.kill (v2, Linux 5.14+), else each one listed in
+	 * cgroup.procs, and try again. */
 	for (int tries = 0; rmdir(cgroup) == -1; tries++) {
+		FILE *procs;
+		int pid;
+
 		if (errno != EBUSY || tries == 1000) {
 			fprintf(stderr, "%s: rmdir(\"%s\"): %s (make clean "
 				"removes it)\n", STAGE, cgroup, strerror(errno));
 			_exit(EXIT_KIT);	/* exit(3) must not run twice */
+		}
+		if (write_file(cgroup, "cgroup.kill", "1") == -1 &&
+		    (procs = fopen(procs_path, "re"))) {
+			while (fscanf(procs, "%d", &pid) == 1)
+				kill(pid, SIGKILL);
+			fclose(procs);
 		}
 		usleep(1000);
 	}
