@@ -39,7 +39,7 @@ $(BUILD):
 
 rootfs: $(ROOTFS)
 
-$(ROOTFS): rootfs-builder/build-rootfs.sh
+$(ROOTFS): rootfs-builder/build-rootfs.sh rootfs-builder/deb-cache.sh
 	rootfs-builder/build-rootfs.sh $@
 
 # Install only the packages that are missing; apt-get needs root.

@@ -100,7 +100,6 @@ umask 022
 build_dir=
 old_dir=
 scratch_dir=
-download_dir=
 
 cleanup() {
     local status=$?
@@ -110,7 +109,6 @@ cleanup() {
         mv -T -- "$old_dir" "$rootfs" || true
     fi
     if [[ -n $build_dir ]]; then rm -rf --one-file-system -- "$build_dir"; fi
-    if [[ -n $download_dir ]]; then rm -rf -- "$download_dir"; fi
     if [[ -n $scratch_dir ]]; then rm -rf -- "$scratch_dir"; fi
     exit "$status"
 }
@@ -138,47 +136,13 @@ check_static() {
     fi
 }
 
-# Sets deb to the newest busybox-static .deb in the cache, if there is one.
-find_cached_deb() {
-    local candidate version newest_version=
-    for candidate in "$cache_dir"/busybox-static_*.deb; do
-        [[ -f $candidate ]] || continue
-        version=$(dpkg-deb -f "$candidate" Version 2>/dev/null) || continue
-        if [[ -z $deb ]] || dpkg --compare-versions "$version" gt "$newest_version"; then
-            deb=$candidate
-            newest_version=$version
-        fi
-    done
-    [[ -n $deb ]]
-}
+# shellcheck source=rootfs-builder/deb-cache.sh
+source "$script_dir/deb-cache.sh"
 
-# Downloads busybox-static into the cache and sets deb to it. The download
-# goes to a temp dir inside the cache and is moved in when it is complete,
-# so an interrupted download never looks like a cached .deb.
-download_deb() {
-    local candidate
-    command -v apt-get >/dev/null || return 1
-    mkdir -p -- "$cache_dir" || return 1
-    download_dir=$(mktemp -d "$cache_dir/download.XXXXXX") || return 1
-    # As root, apt-get warns that the _apt user cannot write here and
-    # downloads unsandboxed; that is harmless, so its output goes to a log
-    # that is shown only if the download fails.
-    if ! (cd "$download_dir" && apt-get download busybox-static) >"$scratch_dir/apt.log" 2>&1; then
-        sed 's/^/  apt-get: /' "$scratch_dir/apt.log" >&2
-        return 1
-    fi
-    for candidate in "$download_dir"/busybox-static_*.deb; do
-        [[ -f $candidate ]] || return 1
-        mv -- "$candidate" "$cache_dir/" || return 1
-        deb=$cache_dir/${candidate##*/}
-    done
-}
-
-deb=
 if [[ -n ${BUSYBOX:-} ]]; then
     busybox=$BUSYBOX
     origin="BUSYBOX=$BUSYBOX"
-elif find_cached_deb || download_deb; then
+elif deb=$(fetch_deb busybox-static); then
     dpkg-deb -x "$deb" "$scratch_dir/deb" ||
         die "cannot unpack $deb; delete it and run again"
     busybox=$scratch_dir/deb/bin/busybox

@@ -149,44 +149,8 @@ scratch_dir=$(mktemp -d "$vm_dir/scratch.XXXXXX")
 
 ### packages: the kernel and bash-static, cached as .deb files ###
 
-# newest_deb PACKAGE: the newest cached .deb of PACKAGE (a glob), if any.
-newest_deb() {
-    local candidate version newest='' newest_version=''
-    # shellcheck disable=SC2231 # PACKAGE is a glob on purpose
-    for candidate in "$cache_dir"/$1_*.deb; do
-        [[ -f $candidate ]] || continue
-        version=$(dpkg-deb -f "$candidate" Version 2>/dev/null) || continue
-        if [[ -z $newest ]] || dpkg --compare-versions "$version" gt "$newest_version"; then
-            newest=$candidate
-            newest_version=$version
-        fi
-    done
-    [[ -n $newest ]] && echo "$newest"
-}
-
-# download PACKAGE: apt-get download it into the scratch dir. apt-get's own
-# output (as root it warns that it downloads unsandboxed) goes to a log.
-download() {
-    (cd "$scratch_dir" && apt-get download "$1") >"$scratch_dir/apt.log" 2>&1
-}
-
-# fetch_deb PACKAGE: print the path of PACKAGE's .deb, downloading it into
-# the cache unless it is there; if the download fails, once more after
-# apt-get update (a fresh machine may have no package lists, or old ones).
-fetch_deb() {
-    local deb
-    if deb=$(newest_deb "$1"); then
-        echo "$deb"
-        return 0
-    fi
-    step "apt-get download $1 into ${cache_dir#"$kit"/}" >&2
-    if ! download "$1" && ! { apt-get update -qq >&2 && download "$1"; }; then
-        sed 's/^/  apt-get: /' "$scratch_dir/apt.log" >&2
-        die "cannot download $1 with apt-get"
-    fi
-    mv -- "$scratch_dir/$1"_*.deb "$cache_dir/"
-    newest_deb "$1"
-}
+# shellcheck source=rootfs-builder/deb-cache.sh
+source "$kit/rootfs-builder/deb-cache.sh"
 
 # The metapackage names the current cloud kernel. Without package lists,
 # the newest cached kernel will do, or else the lists are fetched.
@@ -195,18 +159,18 @@ current_kernel_package() {
         sed -n 's/^ *Depends: \(linux-image-[^ ]*-cloud-amd64\)$/\1/p' | head -n 1
 }
 kernel_package=$(current_kernel_package)
-if [[ -z $kernel_package ]] && ! newest_deb 'linux-image-*-cloud-amd64' >/dev/null; then
+if [[ -z $kernel_package ]] && ! cached_deb 'linux-image-*-cloud-amd64' >/dev/null; then
     step "apt-get update, to find linux-image-cloud-amd64"
     apt-get update -qq || die "apt-get update failed"
     kernel_package=$(current_kernel_package)
 fi
 if [[ -n $kernel_package ]]; then
-    kernel_deb=$(fetch_deb "$kernel_package")
+    kernel_deb=$(fetch_deb "$kernel_package") || die "cannot download $kernel_package with apt-get"
 else
-    kernel_deb=$(newest_deb 'linux-image-*-cloud-amd64') ||
+    kernel_deb=$(cached_deb 'linux-image-*-cloud-amd64') ||
         die "no kernel: apt-cache knows no linux-image-cloud-amd64 and none is cached in $cache_dir"
 fi
-bash_deb=$(fetch_deb bash-static)
+bash_deb=$(fetch_deb bash-static) || die "cannot download bash-static with apt-get"
 
 # Unpack the kernel once per .deb.
 kernel=$vm_dir/${kernel_deb##*/}
