@@ -90,6 +90,7 @@ static void check(long result, const char *hint, const char *step, ...)
 
 struct options {
 	const char *hostname;
+	long stop_timeout;	/* seconds from SIGINT or SIGTERM to SIGKILL */
 	char **command;		/* CMD [ARG...] */
 };
 
@@ -101,6 +102,8 @@ static _Noreturn void usage(FILE *out, int status)
 		"\n"
 		"Options:\n"
 		"  --hostname NAME   the container's hostname (default: container)\n"
+		"  --stop-timeout S  after Ctrl-C or SIGTERM, kill CMD if it is still\n"
+		"                    running S seconds later (default: 3)\n"
 		"  -v, --verbose     print each kernel step to stderr\n"
 		"  -h, --help        print this help and exit\n"
 		"\n"
@@ -130,11 +133,13 @@ static struct options parse_args(int argc, char **argv)
 {
 	static const struct option long_options[] = {
 		{ "hostname", required_argument, NULL, 'H' },
+		{ "stop-timeout", required_argument, NULL, 'T' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct options opts = { .hostname = "container" };
+	struct options opts = { .hostname = "container", .stop_timeout = 3 };
+	char *end;
 	int opt;
 
 	program = argv[0];
@@ -151,6 +156,13 @@ static struct options parse_args(int argc, char **argv)
 		switch (opt) {
 		case 'H':
 			opts.hostname = optarg;
+			break;
+		case 'T':
+			opts.stop_timeout = strtol(optarg, &end, 10);
+			if (*end || end == optarg || opts.stop_timeout < 0 ||
+			    opts.stop_timeout > 3600)
+				misuse("--stop-timeout needs a whole number of seconds from 0 to 3600, not '%s'",
+				       optarg);
 			break;
 		case 'v':
 			verbose = 1;
@@ -191,27 +203,54 @@ static int child_main(void *arg)
 	    "execvp(\"%s\")", opts->command[0]);
 }
 
-/*** signals: pass them on to the container ***/
+/*** signals: pass them on to the container, then stop it ***/
 
 static volatile sig_atomic_t child_pid;
+static volatile sig_atomic_t stop_signal;	/* the first one passed on */
+static volatile sig_atomic_t container_killed;
+static unsigned int stop_timeout;		/* --stop-timeout, seconds */
 
 /* Ctrl-C, kill and a closed terminal reach the runtime; the container's first
- * process decides what they mean, as it would outside a container. */
+ * process decides what they mean, as it would outside a container. But a PID
+ * 1 ignores every signal it has no handler for (pid_namespaces(7)), as a
+ * shell does, so the first signal also starts a timer, as `docker stop` does:
+ * a container still running stop_timeout seconds later is killed. */
 static void forward_signal(int signo)
 {
-	if (child_pid > 0)
-		kill(child_pid, signo);
+	if (child_pid <= 0)
+		return;
+	kill(child_pid, signo);
+	if (!stop_signal) {
+		stop_signal = signo;
+		if (stop_timeout > 0)
+			alarm(stop_timeout);
+		else
+			raise(SIGALRM);
+	}
 }
 
-static void forward_signals(void)
+/* SIGKILL cannot be caught or ignored, even by a PID 1, and when a PID
+ * namespace's first process dies the kernel kills the rest of it too. */
+static void kill_container(int signo)
+{
+	(void)signo;
+	container_killed = 1;
+	kill(child_pid, SIGKILL);
+}
+
+static void forward_signals(unsigned int timeout)
 {
 	struct sigaction action = { .sa_handler = forward_signal };
 	const int forwarded[] = { SIGINT, SIGTERM, SIGHUP };
 
+	stop_timeout = timeout;
 	sigemptyset(&action.sa_mask);
 	for (size_t i = 0; i < sizeof forwarded / sizeof forwarded[0]; i++)
 		if (sigaction(forwarded[i], &action, NULL) == -1)
 			die(EXIT_KIT, NULL, "sigaction(%d)", forwarded[i]);
+	action.sa_handler = kill_container;
+	if (sigaction(SIGALRM, &action, NULL) == -1)
+		die(EXIT_KIT, NULL, "sigaction(SIGALRM)");
 }
 
 /*** waiting: the container's exit status becomes ours ***/
@@ -223,6 +262,17 @@ static int wait_for(pid_t pid)
 	while (waitpid(pid, &status, 0) == -1)
 		if (errno != EINTR)
 			die(EXIT_KIT, NULL, "waitpid(%d)", (int)pid);
+	/* Reaped: its pid may now be reused, so no signal must go to it. */
+	alarm(0);
+	child_pid = 0;
+	/* Killed because it did not stop: report the signal that asked it to,
+	 * so Ctrl-C still means 130 and kill means 143. */
+	if (container_killed) {
+		fprintf(stderr, "%s: the container did not stop within %u s of "
+			"SIG%s; killing it\n", STAGE, stop_timeout,
+			sigabbrev_np(stop_signal));
+		return 128 + stop_signal;
+	}
 	if (WIFSIGNALED(status))
 		return 128 + WTERMSIG(status);
 	return WEXITSTATUS(status);
@@ -235,7 +285,7 @@ int main(int argc, char **argv)
 	static alignas(16) char child_stack[1024 * 1024];
 	struct options opts = parse_args(argc, argv);
 
-	forward_signals();
+	forward_signals(opts.stop_timeout);
 
 	/* clone(2) makes the new namespaces and the process inside them in one
 	 * step. The child runs child_main on its own stack; SIGCHLD makes it a

@@ -15,6 +15,7 @@
  * Read: cgroups(7), and cgroup-v2.rst in the kernel's admin-guide.
  */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -95,6 +96,7 @@ struct options {
 	const char *hostname;
 	const char *rootfs;
 	long pids_max;
+	long stop_timeout;	/* seconds from SIGINT or SIGTERM to SIGKILL */
 	char **command;		/* CMD [ARG...] */
 };
 
@@ -108,6 +110,8 @@ static _Noreturn void usage(FILE *out, int status)
 		"  --hostname NAME   the container's hostname (default: container)\n"
 		"  --rootfs DIR      the root filesystem (default: rootfs beside %s)\n"
 		"  --pids-max N      at most N processes inside (default: 20)\n"
+		"  --stop-timeout S  after Ctrl-C or SIGTERM, kill CMD if it is still\n"
+		"                    running S seconds later (default: 3)\n"
 		"  -v, --verbose     print each kernel step to stderr\n"
 		"  -h, --help        print this help and exit\n"
 		"\n"
@@ -154,11 +158,13 @@ static struct options parse_args(int argc, char **argv)
 		{ "hostname", required_argument, NULL, 'H' },
 		{ "rootfs", required_argument, NULL, 'R' },
 		{ "pids-max", required_argument, NULL, 'P' },
+		{ "stop-timeout", required_argument, NULL, 'T' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct options opts = { .hostname = "container", .pids_max = 20 };
+	struct options opts = { .hostname = "container", .stop_timeout = 3,
+				.pids_max = 20 };
 	char *end;
 	int opt;
 
@@ -184,6 +190,13 @@ static struct options parse_args(int argc, char **argv)
 			opts.pids_max = strtol(optarg, &end, 10);
 			if (*end || opts.pids_max < 1 || opts.pids_max > INT_MAX)
 				misuse("--pids-max needs a whole number of at least 1, not '%s'",
+				       optarg);
+			break;
+		case 'T':
+			opts.stop_timeout = strtol(optarg, &end, 10);
+			if (*end || end == optarg || opts.stop_timeout < 0 ||
+			    opts.stop_timeout > 3600)
+				misuse("--stop-timeout needs a whole number of seconds from 0 to 3600, not '%s'",
 				       optarg);
 			break;
 		case 'v':
@@ -254,6 +267,29 @@ static void cgroup_remove(void)
 		fprintf(stderr, "[%.2s] rmdir(\"%s\") ok\n", STAGE, cgroup);
 }
 
+/* A runtime killed with SIGKILL cannot remove its cgroup, but its container
+ * died with it (PR_SET_PDEATHSIG), so the cgroup is empty: remove each one
+ * whose runtime is gone, as the next run starts. */
+static void remove_stale_cgroups(const char *hierarchy)
+{
+	DIR *dir = opendir(hierarchy);
+	struct dirent *entry;
+	char stale[PATH_MAX];
+	int pid;
+
+	while (dir && (entry = readdir(dir))) {
+		if (sscanf(entry->d_name, "minidocker-%d", &pid) != 1 ||
+		    kill(pid, 0) == 0 || errno != ESRCH)
+			continue;
+		snprintf(stale, sizeof stale, "%s/%s", hierarchy, entry->d_name);
+		if (rmdir(stale) == 0 && verbose)
+			fprintf(stderr, "[%.2s] rmdir(\"%s\") ok: left by a killed "
+				"run\n", STAGE, stale);
+	}
+	if (dir)
+		closedir(dir);
+}
+
 /* Make this run's cgroup and put the child in it. statfs(2) tells the cgroup
  * layouts apart: cgroup2 on /sys/fs/cgroup is unified (v2); otherwise the
  * v1 pids controller has its own mount at /sys/fs/cgroup/pids. */
@@ -272,6 +308,7 @@ static void cgroup_create(long pids_max, pid_t child)
 		check(write_file(hierarchy, "cgroup.subtree_control", "+pids"), NULL,
 		      "write(\"%s/cgroup.subtree_control\", \"+pids\")", hierarchy);
 	}
+	remove_stale_cgroups(hierarchy);
 	/* A cgroup is a directory, and its files are its settings. */
 	snprintf(cgroup, sizeof cgroup, "%s/minidocker-%d", hierarchy, getpid());
 	check(mkdir(cgroup, 0755), NULL, "mkdir(\"%s\")", cgroup);
@@ -320,8 +357,11 @@ static int child_main(void *arg)
 	 * every path is now looked up inside the rootfs, and the host's files
 	 * are out of reach. It does not move the working directory, which
 	 * still points into the host's tree, so chdir("/") must follow. */
-	check(chroot(opts->rootfs), "build it with: make rootfs",
-	      "chroot(\"%s\")", opts->rootfs);
+	int chrooted = chroot(opts->rootfs);
+
+	check(chrooted, errno == ENOTDIR ?
+	      "a rootfs is a directory; build one with: make rootfs" :
+	      "build it with: make rootfs", "chroot(\"%s\")", opts->rootfs);
 	check(chdir("/"), NULL, "chdir(\"/\")");
 
 	/* ps reads /proc, and a proc filesystem shows the PID namespace of the
@@ -344,27 +384,54 @@ static int child_main(void *arg)
 	    "execvp(\"%s\")", opts->command[0]);
 }
 
-/*** signals: pass them on to the container ***/
+/*** signals: pass them on to the container, then stop it ***/
 
 static volatile sig_atomic_t child_pid;
+static volatile sig_atomic_t stop_signal;	/* the first one passed on */
+static volatile sig_atomic_t container_killed;
+static unsigned int stop_timeout;		/* --stop-timeout, seconds */
 
 /* Ctrl-C, kill and a closed terminal reach the runtime; the container's first
- * process decides what they mean, as it would outside a container. */
+ * process decides what they mean, as it would outside a container. But a PID
+ * 1 ignores every signal it has no handler for (pid_namespaces(7)), as a
+ * shell does, so the first signal also starts a timer, as `docker stop` does:
+ * a container still running stop_timeout seconds later is killed. */
 static void forward_signal(int signo)
 {
-	if (child_pid > 0)
-		kill(child_pid, signo);
+	if (child_pid <= 0)
+		return;
+	kill(child_pid, signo);
+	if (!stop_signal) {
+		stop_signal = signo;
+		if (stop_timeout > 0)
+			alarm(stop_timeout);
+		else
+			raise(SIGALRM);
+	}
 }
 
-static void forward_signals(void)
+/* SIGKILL cannot be caught or ignored, even by a PID 1, and when a PID
+ * namespace's first process dies the kernel kills the rest of it too. */
+static void kill_container(int signo)
+{
+	(void)signo;
+	container_killed = 1;
+	kill(child_pid, SIGKILL);
+}
+
+static void forward_signals(unsigned int timeout)
 {
 	struct sigaction action = { .sa_handler = forward_signal };
 	const int forwarded[] = { SIGINT, SIGTERM, SIGHUP };
 
+	stop_timeout = timeout;
 	sigemptyset(&action.sa_mask);
 	for (size_t i = 0; i < sizeof forwarded / sizeof forwarded[0]; i++)
 		if (sigaction(forwarded[i], &action, NULL) == -1)
 			die(EXIT_KIT, NULL, "sigaction(%d)", forwarded[i]);
+	action.sa_handler = kill_container;
+	if (sigaction(SIGALRM, &action, NULL) == -1)
+		die(EXIT_KIT, NULL, "sigaction(SIGALRM)");
 }
 
 /*** waiting: the container's exit status becomes ours ***/
@@ -376,6 +443,17 @@ static int wait_for(pid_t pid)
 	while (waitpid(pid, &status, 0) == -1)
 		if (errno != EINTR)
 			die(EXIT_KIT, NULL, "waitpid(%d)", (int)pid);
+	/* Reaped: its pid may now be reused, so no signal must go to it. */
+	alarm(0);
+	child_pid = 0;
+	/* Killed because it did not stop: report the signal that asked it to,
+	 * so Ctrl-C still means 130 and kill means 143. */
+	if (container_killed) {
+		fprintf(stderr, "%s: the container did not stop within %u s of "
+			"SIG%s; killing it\n", STAGE, stop_timeout,
+			sigabbrev_np(stop_signal));
+		return 128 + stop_signal;
+	}
 	if (WIFSIGNALED(status))
 		return 128 + WTERMSIG(status);
 	return WEXITSTATUS(status);
@@ -388,7 +466,7 @@ int main(int argc, char **argv)
 	static alignas(16) char child_stack[1024 * 1024];
 	struct options opts = parse_args(argc, argv);
 
-	forward_signals();
+	forward_signals(opts.stop_timeout);
 	check(pipe2(sync_pipe, O_CLOEXEC), NULL, "pipe2(sync_pipe)");
 
 	/* clone(2) makes the new namespaces and the process inside them in one
