@@ -26,7 +26,7 @@ VM_PACKAGES := qemu-system-x86 cpio
 stage_name = $(filter 0$(patsubst 0%,%,$(firstword $(subst -, ,$(STAGE))))-%,$(STAGES))
 STAGE_NAME  = $(or $(stage_name),$(error STAGE=$(STAGE) is not one of: $(STAGES)))
 
-.PHONY: all rootfs deps vm-deps demo doctor test test-vm shell diff clean help
+.PHONY: all rootfs deps vm-deps demo forkbomb doctor test test-vm shell diff clean help
 .DELETE_ON_ERROR:
 
 all: $(BINS)
@@ -58,6 +58,12 @@ deps:
 demo: deps all rootfs
 	stages/doctor.sh
 	stages/demo.sh
+
+# The finale: a fork bomb held at pids.max, watched live from the host.
+PIDS_MAX ?= 20
+DURATION ?= 5
+forkbomb: deps all rootfs
+	PIDS_MAX='$(PIDS_MAX)' DURATION='$(DURATION)' stages/forkbomb.sh
 
 # The preflight for a classroom machine: can the kit run here?
 doctor:
@@ -94,6 +100,7 @@ clean:
 
 help:
 	@echo 'make demo           install what is missing, build, and show each stage'
+	@echo 'make forkbomb       a fork bomb held at pids.max (PIDS_MAX=20 DURATION=5)'
 	@echo 'make doctor         check that this machine can run the kit (one line a check)'
 	@echo 'make test           install what is missing, build, and run the test suite'
 	@echo '                    here and in two VMs (cgroup v2 only, cgroup v1 only)'

@@ -187,6 +187,19 @@ done < <("$build_dir/bin/busybox" --list-full)
 [[ $applet_count -gt 0 ]] || die "$busybox --list-full listed no applets; is it a busybox?"
 step "$applet_count applets linked"
 
+# bash, static too, for the fork-bomb finale (make forkbomb): the classic
+# :(){ :|:& };: is bash; busybox's sh refuses ':' as a function name, and
+# gives up at the first fork the pids limit refuses, where bash retries.
+if deb=$(fetch_deb bash-static); then
+    dpkg-deb -x "$deb" "$scratch_dir/bash" ||
+        die "cannot unpack $deb; delete it and run again"
+    check_static "$scratch_dir/bash/bin/bash-static"
+    install -m 0755 -- "$scratch_dir/bash/bin/bash-static" "$build_dir/bin/bash"
+    step "bash $(dpkg-deb -f "$deb" Version) from $deb"
+else
+    echo "$prog: could not download bash-static: no bash in the rootfs, so make forkbomb cannot run" >&2
+fi
+
 cat >"$build_dir/etc/passwd" <<'END_PASSWD'
 root:x:0:0:root:/root:/bin/sh
 nobody:x:65534:65534:nobody:/nonexistent:/bin/false

@@ -56,27 +56,11 @@ heading "04-chroot: a root filesystem of its own"
 show 'build/04-chroot run ls /'
 say "That is the busybox rootfs in build/rootfs, not the host's /."
 
-heading "05-cgroup-pids: a fork bomb held at pids.max"
-say "A fork bomb runs for 4 seconds in a container limited to 20 processes;"
-say "the host samples the container's cgroup once a second."
-bomb='bomb() { bomb | bomb & }; bomb; sleep 4'
-printf '%s# build/05-cgroup-pids run --pids-max 20 sh -c '\''%s'\''%s\n' "$bold" "$bomb" "$plain"
-build/05-cgroup-pids run --pids-max 20 sh -c "$bomb" 2>/dev/null &
-runtime=$!
-cgroup=
-for _ in 1 2 3; do
-    sleep 1
-    cgroup=$(find /sys/fs/cgroup -maxdepth 2 -type d -name "minidocker-$runtime" | head -n 1)
-    [[ -n $cgroup ]] || continue
-    say "  pids.current $(cat "$cgroup/pids.current" 2>/dev/null || echo -) of pids.max $(cat "$cgroup/pids.max" 2>/dev/null || echo -); refused forks: $(sed -n 's/^max //p' "$cgroup/pids.events" 2>/dev/null || echo -); host still runs: $(/bin/true && echo yes)"
-done
-wait "$runtime" || true
-if [[ -n $cgroup && -e $cgroup ]]; then
-    say "  the cgroup $cgroup is still there: that is a bug"
-    exit 1
-fi
-say "The bomb is gone and so is its cgroup: $(find /sys/fs/cgroup -maxdepth 2 -name 'minidocker-*' | wc -l) minidocker cgroups left."
-
 heading "Next"
+say "make forkbomb          the finale below, on its own (PIDS_MAX=20 DURATION=5)"
 say "make diff STAGE=03     the lesson of a stage: its diff against the one before"
 say "make shell STAGE=04    a shell inside a stage's container"
+
+heading "05-cgroup-pids: a fork bomb held at pids.max"
+say "The finale, also run alone by make forkbomb:"
+stages/forkbomb.sh
