@@ -98,8 +98,8 @@ static _Noreturn void usage(FILE *out, int status)
 		"\n"
 		"Options:\n"
 		"  --hostname NAME   the container's hostname (default: container)\n"
-		"  --stop-timeout S  after Ctrl-C or SIGTERM, kill CMD if it is still\n"
-		"                    running S seconds later (default: 3)\n"
+		"  --stop-timeout S  after Ctrl-C, SIGTERM or SIGHUP, kill CMD if it is\n"
+		"                    still running S seconds later (default: 3)\n"
 		"  -v, --verbose     print each kernel step to stderr\n"
 		"  -h, --help        print this help and exit\n"
 		"\n"
@@ -214,7 +214,7 @@ static unsigned int stop_timeout;		/* --stop-timeout, seconds */
 static void forward_signal(int signo)
 {
 	if (child_pid <= 0)
-		return;
+		_exit(128 + signo);	/* no container yet: just stop */
 	kill(child_pid, signo);
 	if (!stop_signal) {
 		stop_signal = signo;

@@ -33,6 +33,7 @@
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #define STAGE "05-cgroup-pids"
@@ -110,8 +111,8 @@ static _Noreturn void usage(FILE *out, int status)
 		"  --hostname NAME   the container's hostname (default: container)\n"
 		"  --rootfs DIR      the root filesystem (default: rootfs beside %s)\n"
 		"  --pids-max N      at most N processes inside (default: 20)\n"
-		"  --stop-timeout S  after Ctrl-C or SIGTERM, kill CMD if it is still\n"
-		"                    running S seconds later (default: 3)\n"
+		"  --stop-timeout S  after Ctrl-C, SIGTERM or SIGHUP, kill CMD if it is\n"
+		"                    still running S seconds later (default: 3)\n"
 		"  -v, --verbose     print each kernel step to stderr\n"
 		"  -h, --help        print this help and exit\n"
 		"\n"
@@ -148,7 +149,8 @@ static const char *default_rootfs(void)
 	if (length == -1)
 		die(EXIT_KIT, NULL, "readlink(\"/proc/self/exe\")");
 	rootfs[length] = '\0';
-	strcpy(strrchr(rootfs, '/') + 1, "rootfs");
+	/* The readlink above left room for it. */
+	memcpy(strrchr(rootfs, '/') + 1, "rootfs", sizeof "rootfs");
 	return rootfs;
 }
 
@@ -257,11 +259,11 @@ static void cgroup_remove(void)
 		}
 		if (write_file(cgroup, "cgroup.kill", "1") == -1 &&
 		    (procs = fopen(procs_path, "re"))) {
-			while (fscanf(procs, "%d", &pid) == 1)
+			while (fscanf(procs, "%d", &pid) == 1) /* NOLINT(cert-err34-c): the kernel's */
 				kill(pid, SIGKILL);
 			fclose(procs);
 		}
-		usleep(1000);
+		nanosleep(&(struct timespec){ .tv_nsec = 1000000 }, NULL);
 	}
 	if (verbose)
 		fprintf(stderr, "[%.2s] rmdir(\"%s\") ok\n", STAGE, cgroup);
@@ -275,11 +277,17 @@ static void remove_stale_cgroups(const char *hierarchy)
 	DIR *dir = opendir(hierarchy);
 	struct dirent *entry;
 	char stale[PATH_MAX];
-	int pid;
+	char *end;
+	long pid;
 
 	while (dir && (entry = readdir(dir))) {
-		if (sscanf(entry->d_name, "minidocker-%d", &pid) != 1 ||
-		    kill(pid, 0) == 0 || errno != ESRCH)
+		/* Only minidocker-PID, PID a whole number: anyone root may
+		 * name a cgroup, and kill(0 or -1, 0) would not mean a pid. */
+		if (strncmp(entry->d_name, "minidocker-", 11) != 0)
+			continue;
+		pid = strtol(entry->d_name + 11, &end, 10);
+		if (*end || pid < 1 || pid > INT_MAX ||
+		    kill((pid_t)pid, 0) == 0 || errno != ESRCH)
 			continue;
 		snprintf(stale, sizeof stale, "%s/%s", hierarchy, entry->d_name);
 		if (rmdir(stale) == 0 && verbose)
@@ -311,7 +319,11 @@ static void cgroup_create(long pids_max, pid_t child)
 	remove_stale_cgroups(hierarchy);
 	/* A cgroup is a directory, and its files are its settings. */
 	snprintf(cgroup, sizeof cgroup, "%s/minidocker-%d", hierarchy, getpid());
-	check(mkdir(cgroup, 0755), NULL, "mkdir(\"%s\")", cgroup);
+	int made = mkdir(cgroup, 0755);
+
+	check(made, errno == EROFS ? "/sys/fs/cgroup is read-only here; "
+	      "a container needs it writable to run this one" : NULL,
+	      "mkdir(\"%s\")", cgroup);
 	if (atexit(cgroup_remove) != 0)
 		die(EXIT_KIT, NULL, "atexit(cgroup_remove)");
 	snprintf(number, sizeof number, "%ld", pids_max);
@@ -399,7 +411,7 @@ static unsigned int stop_timeout;		/* --stop-timeout, seconds */
 static void forward_signal(int signo)
 {
 	if (child_pid <= 0)
-		return;
+		_exit(128 + signo);	/* no container yet: just stop */
 	kill(child_pid, signo);
 	if (!stop_signal) {
 		stop_signal = signo;
