@@ -1,0 +1,253 @@
+#!/usr/bin/env node
+// Check the built decks (node slides/build.mjs first) in headless Chromium,
+// as a room would see them:
+//
+// - the generated slides show what slides/lib.mjs makes from the stages'
+//   sources and READMEs now, in the same order in both languages, and every
+//   code block on a slide is a generated one (so every command and output
+//   shown is one tests/tryit runs);
+// - every slide has speaker notes;
+// - no slide's content overflows its slide, and no line of code its box;
+// - every image loads, and the page loads nothing from the network;
+// - the Chinese deck's text is drawn with a CJK font, not as empty boxes;
+// - a screenshot of the title slide and of each stage's (first) diff slide,
+//   or code slide for stage 01, is written to build/slides/shots/, and none
+//   is blank.
+//
+// Chromium is Debian's /usr/bin/chromium (or $CHROME_PATH), driven by
+// playwright-core, which never downloads a browser of its own.
+
+import { mkdirSync, mkdtempSync, rmSync, existsSync, readdirSync, unlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { chromium } from 'playwright-core';
+import { KIT, LANGS, assemble } from './lib.mjs';
+
+const USAGE = `Usage: node slides/check.mjs [--lang LANG]
+Check build/slides/{en,zh}/index.html in headless Chromium (build them first
+with: node slides/build.mjs). Screenshots go to build/slides/shots/.`;
+
+const out = join(KIT, 'build', 'slides');
+const shots = join(out, 'shots');
+let langs = LANGS;
+const args = process.argv.slice(2);
+while (args.length > 0) {
+  const arg = args.shift();
+  if (arg === '--lang' && LANGS.includes(args[0])) langs = [args.shift()];
+  else if (arg === '-h' || arg === '--help') {
+    console.log(USAGE);
+    process.exit(0);
+  } else {
+    console.error(`slides/check.mjs: unknown argument '${arg}'\n${USAGE}`);
+    process.exit(2);
+  }
+}
+
+const problems = [];
+const problem = (message) => {
+  problems.push(message);
+  console.log(`  FAIL  ${message}`);
+};
+
+const browserPath = process.env.CHROME_PATH || '/usr/bin/chromium';
+if (!existsSync(browserPath)) {
+  console.error(`slides/check.mjs: no Chromium at ${browserPath} (install it with: make slides-deps)`);
+  process.exit(1);
+}
+
+// What the generated slides must show now, from the sources.
+const expected = {};
+for (const lang of langs) {
+  try {
+    expected[lang] = assemble(lang).fragments;
+  } catch (error) {
+    console.error(`slides/check.mjs: ${error.message}`);
+    process.exit(1);
+  }
+}
+if (langs.length === LANGS.length) {
+  const ids = LANGS.map((lang) => expected[lang].map((fragment) => fragment.id).join(' '));
+  if (ids.some((list) => list !== ids[0])) {
+    problem(`the decks do not show the same generated slides in the same order:\n${LANGS.map((lang, i) => `    ${lang}: ${ids[i]}`).join('\n')}`);
+  }
+}
+
+mkdirSync(shots, { recursive: true });
+for (const file of readdirSync(shots)) if (file.endsWith('.png')) unlinkSync(join(shots, file));
+
+// A fresh profile every run, removed at the end.
+const profile = mkdtempSync(join(tmpdir(), 'minidocker-chromium-'));
+const context = await chromium.launchPersistentContext(profile, {
+  executablePath: browserPath,
+  headless: true,
+  args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'],
+  viewport: { width: 1280, height: 720 },
+  deviceScaleFactor: 1,
+  offline: true,
+});
+
+// Is a PNG blank? Drawn on a canvas, the share of pixels that differ from
+// the most common colour: a slide with text has a few percent at least.
+async function inkShare(page, png) {
+  return page.evaluate(async (data) => {
+    const image = new Image();
+    image.src = `data:image/png;base64,${data}`;
+    await image.decode();
+    const canvas = document.createElement('canvas');
+    canvas.width = image.width;
+    canvas.height = image.height;
+    const context2d = canvas.getContext('2d');
+    context2d.drawImage(image, 0, 0);
+    const pixels = context2d.getImageData(0, 0, canvas.width, canvas.height).data;
+    const counts = new Map();
+    for (let i = 0; i < pixels.length; i += 4) {
+      const key = (pixels[i] >> 3) << 10 | (pixels[i + 1] >> 3) << 5 | (pixels[i + 2] >> 3);
+      counts.set(key, (counts.get(key) || 0) + 1);
+    }
+    const most = Math.max(...counts.values());
+    return 1 - most / (pixels.length / 4);
+  }, png.toString('base64'));
+}
+
+const shotList = [];
+try {
+  for (const lang of langs) {
+    const html = join(out, lang, 'index.html');
+    if (!existsSync(html)) {
+      problem(`${lang}: ${html} is missing (build it with: node slides/build.mjs)`);
+      continue;
+    }
+    const page = await context.newPage();
+    const requests = [];
+    page.on('request', (request) => {
+      const url = request.url();
+      if (!url.startsWith('file:') && !url.startsWith('data:')) requests.push(url);
+    });
+    const errors = [];
+    page.on('pageerror', (error) => errors.push(error.message));
+    await page.goto(pathToFileURL(html).href, { waitUntil: 'load' });
+    await page.evaluate(() => document.fonts.ready);
+
+    // Every slide laid out at once, to measure them all.
+    const allVisible = await page.addStyleTag({ content: 'svg.bespoke-marp-slide { content-visibility: visible !important; }' });
+    const report = await page.evaluate(() => {
+      const sections = [...document.querySelectorAll('svg.bespoke-marp-slide > foreignObject > section')];
+      const notes = new Map([...document.querySelectorAll('.bespoke-marp-note')]
+        .map((note) => [Number(note.dataset.index), note.textContent.trim()]));
+      return sections.map((section, index) => {
+        const box = section.getBoundingClientRect();
+        const scale = box.width / section.offsetWidth;
+        const overflows = [];
+        for (const element of section.querySelectorAll('*')) {
+          const rect = element.getBoundingClientRect();
+          if (rect.width === 0 && rect.height === 0) continue;
+          const past = Math.max(rect.right - box.right, rect.bottom - box.bottom, box.left - rect.left, box.top - rect.top) / scale;
+          if (past > 1) overflows.push(`<${element.tagName.toLowerCase()}> "${element.textContent.trim().slice(0, 50)}" by ${Math.round(past)} px`);
+          if (element.tagName === 'PRE' && (element.scrollWidth > element.clientWidth + 1 || element.scrollHeight > element.clientHeight + 1)) {
+            overflows.push(`a code block's text, by ${element.scrollWidth - element.clientWidth} px across and ${element.scrollHeight - element.clientHeight} px down`);
+          }
+        }
+        const images = [...section.querySelectorAll('img')].map((image) => ({
+          name: image.dataset.diagram || image.alt,
+          loaded: image.complete && image.naturalWidth > 0,
+        }));
+        const source = section.querySelector('p.source[data-fragment]');
+        return {
+          index,
+          title: (section.querySelector('h1, h2')?.textContent || '').trim(),
+          lead: section.classList.contains('lead'),
+          overflows,
+          images,
+          note: notes.get(index) || '',
+          fragment: source ? source.dataset.fragment : null,
+          blocks: [...section.querySelectorAll('pre')].map((pre) => pre.textContent.replace(/\n$/, '')),
+        };
+      });
+    });
+
+    const fragments = expected[lang];
+    const shown = report.filter((slide) => slide.fragment);
+    console.log(`${lang}: ${report.length} slides, ${shown.length} of them generated`);
+    for (const slide of report) {
+      const where = `${lang} slide ${slide.index + 1} (${slide.title || 'untitled'})`;
+      for (const overflow of slide.overflows) problem(`${where}: overflows: ${overflow}`);
+      for (const image of slide.images) if (!image.loaded) problem(`${where}: the image ${image.name} does not load`);
+      if (!slide.note) problem(`${where}: no speaker notes`);
+      if (slide.blocks.length > 0 && !slide.fragment) problem(`${where}: a code block that is not generated (only generated code and try-it blocks may be shown)`);
+    }
+    if (shown.length !== fragments.length) {
+      problem(`${lang}: ${shown.length} generated slides, but the sources make ${fragments.length}: rebuild with node slides/build.mjs`);
+    }
+    fragments.forEach((fragment, i) => {
+      const slide = shown[i];
+      if (!slide) return;
+      const want = fragment.blocks.map((block) => block.lines.join('\n'));
+      if (slide.fragment !== fragment.id || JSON.stringify(slide.blocks) !== JSON.stringify(want)) {
+        problem(slide.fragment === fragment.id
+          ? `${lang} slide ${slide.index + 1}: its ${fragment.id} is not what the sources make now: rebuild with node slides/build.mjs`
+          : `${lang} slide ${slide.index + 1}: shows ${slide.fragment} where the sources make ${fragment.id}: rebuild with node slides/build.mjs`);
+      }
+    });
+    if (requests.length > 0) problem(`${lang}: the deck asks the network for ${requests.slice(0, 3).join(', ')}: it must work offline`);
+    if (errors.length > 0) problem(`${lang}: JavaScript errors: ${errors.join('; ')}`);
+
+    if (lang === 'zh') {
+      // Drawn in the deck's own font, two different ideographs look the
+      // same only when both are the "no glyph" box.
+      const distinct = await page.evaluate(() => {
+        const font = getComputedStyle(document.querySelector('section')).fontFamily;
+        const draw = (text) => {
+          const canvas = document.createElement('canvas');
+          canvas.width = 64;
+          canvas.height = 64;
+          const context2d = canvas.getContext('2d');
+          context2d.font = `48px ${font}`;
+          context2d.fillText(text, 4, 52);
+          return context2d.getImageData(0, 0, 64, 64).data.join(',');
+        };
+        return draw('容') !== draw('器') && draw('容') !== draw('\u{10FFFD}');
+      });
+      if (!distinct) problem('zh: Chinese characters are drawn as empty boxes: install a CJK font (make slides-deps installs fonts-noto-cjk)');
+    }
+
+    // Screenshots: the title slide, and each stage's first diff (or code)
+    // slide, without the viewer's on-screen buttons.
+    await allVisible.evaluate((style) => style.remove());
+    await page.addStyleTag({ content: '.bespoke-marp-osc { display: none !important; }' });
+    const wanted = [{ index: 0, name: `${lang}-01-title` }];
+    const stagesShot = new Set();
+    for (const slide of shown) {
+      // diff-01-02-1 is stage 02's first diff slide; code-01-1 stage 01's.
+      const stage = slide.fragment.match(/^(?:diff-\d\d-(\d\d)|code-(\d\d))-/);
+      if (stage && !stagesShot.has(stage[1] || stage[2])) {
+        stagesShot.add(stage[1] || stage[2]);
+        wanted.push({ index: slide.index, name: `${lang}-${String(slide.index + 1).padStart(2, '0')}-${slide.fragment}` });
+      }
+    }
+    for (const { index, name } of wanted) {
+      await page.evaluate((number) => { location.hash = `#${number}`; }, index + 1);
+      await page.waitForFunction((i) => {
+        const active = document.querySelector('svg.bespoke-marp-slide.bespoke-marp-active');
+        return active && [...document.querySelectorAll('svg.bespoke-marp-slide')].indexOf(active) === i;
+      }, index);
+      await page.waitForTimeout(50);
+      const file = join(shots, `${name}.png`);
+      const png = await page.screenshot({ path: file });
+      const ink = await inkShare(page, png);
+      shotList.push(`build/slides/shots/${name}.png`);
+      if (ink < 0.01) problem(`${file}: blank (only ${(ink * 100).toFixed(2)}% of its pixels are not the background)`);
+    }
+    await page.close();
+  }
+} finally {
+  await context.close();
+  rmSync(profile, { recursive: true, force: true });
+}
+
+console.log(`screenshots: ${shotList.length} in build/slides/shots/`);
+if (problems.length > 0) {
+  console.log(`slides-check: ${problems.length} problem(s)`);
+  process.exit(1);
+}
+console.log('slides-check: both decks render, fit, load offline, and show what the sources make now');
