@@ -4,6 +4,8 @@
 # Also the plumbing every stage keeps: --help, misuse, exit statuses, signal
 # forwarding, -v. Tests named with a lowercase letter run against this stage
 # and every later one; "01 ..." tests show what this stage still lacks.
+#
+# shellcheck disable=SC2154 # bats' run --separate-stderr sets stderr
 
 load helpers
 
@@ -92,6 +94,7 @@ teardown() {
 
 @test "options after CMD are CMD's own and pass through" {
   requires root
+  # shellcheck disable=SC2016 # $1 is for the container's sh
   run container run sh -c 'echo "$1"' sh --verbose
   assert_success
   assert_output --verbose
@@ -104,6 +107,8 @@ teardown() {
   run -42 container run sh -c 'exit 42'
 }
 
+# The clone() child's own error message: not run under ASan (tests/run).
+# bats test_tags=child-error
 @test "a CMD that is not found exits 127 naming execvp" {
   requires root
   run -127 --separate-stderr container run no-such-command

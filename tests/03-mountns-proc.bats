@@ -38,7 +38,7 @@ teardown() {
   requires root
   container_bg run sh -c 'echo /proc/[0-9]*; echo ready; read line'
   wait_for_output ready
-  for sample in 1 2 3; do
+  for _ in 1 2 3; do
     run cat /proc/self/mountinfo
     assert_output "$HOST_MOUNTINFO"
     sleep 0.1
@@ -58,6 +58,7 @@ teardown() {
   # and a leak would reach the host.) The container's /proc must not show up
   # in it, during or after; if it did, the outer /proc would be the
   # container's, with no /proc/self for the outer cat.
+  # shellcheck disable=SC2016 # the script is sh's, with its own $1 and $2
   run timeout -k 5 60 unshare --mount --propagation private sh -c '
     trap "" PIPE
     mount --make-rshared / || exit 1

@@ -1,6 +1,8 @@
 #!/usr/bin/env bats
 # 04-chroot: the container sees its own root filesystem, with /proc and a
 # tmpfs on /tmp, and nothing of the host's files.
+#
+# shellcheck disable=SC2154 # bats' run --separate-stderr sets stderr
 
 load helpers
 
@@ -87,6 +89,8 @@ teardown() {
   assert_output "$(cd "$(dirname "$CONTAINER")/rootfs" && LC_ALL=C ls)"
 }
 
+# The clone() child's own error message: not run under ASan (tests/run).
+# bats test_tags=child-error
 @test "a missing rootfs is an error naming it, with the hint to build it" {
   requires root
   run -125 --separate-stderr container run --rootfs /no-such-rootfs sh

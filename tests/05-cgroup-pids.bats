@@ -2,6 +2,8 @@
 # 05-cgroup-pids: each run gets a pids cgroup, minidocker-<runtime pid>, that
 # holds the container to --pids-max processes (default 20), and is removed
 # when CMD ends.
+#
+# shellcheck disable=SC2154 # wait_container (helpers.bash) sets stderr
 
 load helpers
 
@@ -69,6 +71,7 @@ assert_in_pids_cgroup() {
   container_bg run sh -c 'echo ready; read line'
   wait_for_output ready
   assert_in_pids_cgroup 20
+  # shellcheck disable=SC2217 # stdin too: no descriptor of the test's may stay open in it
   sleep 300 </dev/null >/dev/null 2>&1 3>&- &
   outsider=$!
   echo "$outsider" >"$CGROUP/cgroup.procs"
