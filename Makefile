@@ -22,11 +22,27 @@ PACKAGES := gcc libc6-dev make binutils bats bats-support bats-assert \
 # initramfs. (The kernel and bash-static are fetched by tests/vm/run-vm.sh.)
 VM_PACKAGES := qemu-system-x86 cpio
 
+# What `make lint` (and so `make test`) needs besides.
+LINT_PACKAGES := cppcheck clang-tidy shellcheck
+
+# What `make slides` and `make slides-check` need besides: Debian's Chromium,
+# for the PDFs and the check, and a font for the Chinese deck. Node.js 20 and
+# npm must be there already (Debian 12's own Node.js is too old for them).
+SLIDES_PACKAGES := chromium fonts-noto-cjk
+
+# What `make bench` (and its smoke run in `make test`) needs besides: the
+# runtimes it is compared with, hyperfine to time them, gnuplot to draw the
+# chart, jq for the results. crun is tried, and timed where it runs.
+BENCH_PACKAGES := hyperfine bubblewrap runc crun gnuplot-nox jq
+
 # STAGE=04 (or 4, or 04-chroot) names one stage for shell, diff and test.
 stage_name = $(filter 0$(patsubst 0%,%,$(firstword $(subst -, ,$(STAGE))))-%,$(STAGES))
 STAGE_NAME  = $(or $(stage_name),$(error STAGE=$(STAGE) is not one of: $(STAGES)))
 
-.PHONY: all rootfs deps vm-deps demo forkbomb doctor test test-vm shell diff clean help
+# Where `make lab` puts the students' copies of the starters.
+WORK ?= work
+
+.PHONY: all rootfs deps test-deps vm-deps lint-deps bench-deps bench demo forkbomb doctor test test-vm lint sanitize shell diff lab grade slides-deps slides slides-check clean help
 .DELETE_ON_ERROR:
 
 all: $(BINS)
@@ -52,7 +68,8 @@ deps:
 	if [ -n "$$missing" ]; then \
 	  echo "Installing:$$missing"; \
 	  apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	    -o DPkg::Lock::Timeout=120 $$missing; \
 	fi
 
 demo: deps all rootfs
@@ -69,12 +86,17 @@ forkbomb: deps all rootfs
 doctor:
 	stages/doctor.sh
 
-# The suite on this host, then in two VMs (cgroup v2 only, cgroup v1 only).
-# In the VMs, every test file runs against stages 04 and 05, the stages whose
-# behaviour depends on the cgroup layout; `make test-vm` runs all five there.
-test: deps vm-deps all rootfs
-	tests/run
-	VM_STAGES='04 05' tests/vm/run-vm.sh
+# Everything, as CI runs it (tests/all): lint, the slides in Chromium, the
+# suite on this host (sanitizer phase included), a smoke run of the
+# benchmark, and meanwhile the suite in two VMs (cgroup v2 only, cgroup v1
+# only). In the VMs runs stage 05's part of the suite, which includes every
+# earlier stage's property tests; `make test-vm` runs all of it there.
+test: test-deps all rootfs sanitize
+	tests/all
+
+# Everything make test needs, in one apt-get run.
+test-deps:
+	@$(MAKE) --no-print-directory deps PACKAGES='$(PACKAGES) $(VM_PACKAGES) $(LINT_PACKAGES) $(SLIDES_PACKAGES) $(BENCH_PACKAGES)'
 
 # The whole suite in two VMs: one with cgroup v2 only, one with v1 only.
 test-vm: vm-deps all rootfs
@@ -84,6 +106,66 @@ test-vm: vm-deps all rootfs
 vm-deps: deps
 	@$(MAKE) --no-print-directory deps PACKAGES='$(VM_PACKAGES)'
 
+lint-deps: deps
+	@$(MAKE) --no-print-directory deps PACKAGES='$(LINT_PACKAGES)'
+
+bench-deps: deps
+	@$(MAKE) --no-print-directory deps PACKAGES='$(BENCH_PACKAGES)'
+
+slides-deps: deps
+	@$(MAKE) --no-print-directory deps PACKAGES='$(SLIDES_PACKAGES)'
+	@command -v node >/dev/null && command -v npm >/dev/null || \
+	  { echo 'make slides: needs Node.js 20 or later, and npm'; exit 1; }
+
+# The deck's npm packages, as slides/package-lock.json pins them.
+slides/node_modules/.package-lock.json: slides/package-lock.json
+	cd slides && npm ci --no-audit --no-fund
+	@touch $@
+
+# The workshop decks, English and Chinese, built from the stages' sources and
+# READMEs: $(BUILD)/slides/{en,zh}/index.html, and PDFs with Chromium.
+slides: slides-deps slides/node_modules/.package-lock.json
+	node slides/build.mjs
+
+# Both decks render, fit their slides, work offline, and show what the stages
+# make now, in headless Chromium (screenshots in $(BUILD)/slides/shots/).
+slides-check: slides-deps slides/node_modules/.package-lock.json
+	node slides/build.mjs --no-pdf
+	node slides/check.mjs
+
+# cppcheck and clang-tidy on every C file, shellcheck on every shell script,
+# found by tests/lint wherever they are; no finding may remain.
+lint: lint-deps
+	tests/lint
+
+# What a container costs: each stage's `run /bin/true` against util-linux
+# unshare, bubblewrap and runc, and the teardown of 20, 200 and 1000
+# processes, on this machine; a table, and $(BUILD)/bench/ (results.json,
+# results.md, chart.png). About a minute, two on a busy machine. See
+# bench/README.md.
+bench: bench-deps all rootfs
+	bench/run
+
+# The stages again, with sanitizers, for the suite's phase 7 (tests/run with
+# SANITIZE=1): build/ubsan/ with UBSan (undefined behaviour), static as
+# above; build/asan/ with ASan (memory errors) and UBSan, dynamic because
+# ASan cannot link statically, so they run on this host, not in the VMs. A
+# finding ends the program (-fno-sanitize-recover), so its test fails. The
+# rootfs links are where the stages look for their default rootfs.
+SANITIZE_CFLAGS = $(CFLAGS) -g -fno-omit-frame-pointer -fno-sanitize-recover=all
+
+sanitize: $(addprefix $(BUILD)/ubsan/,$(STAGES)) $(addprefix $(BUILD)/asan/,$(STAGES))
+	@ln -sfn ../rootfs $(BUILD)/ubsan/rootfs
+	@ln -sfn ../rootfs $(BUILD)/asan/rootfs
+
+$(BUILD)/ubsan/%: stages/%/container.c
+	@mkdir -p $(@D)
+	$(CC) $(SANITIZE_CFLAGS) -fsanitize=undefined $(LDFLAGS) -o $@ $<
+
+$(BUILD)/asan/%: stages/%/container.c
+	@mkdir -p $(@D)
+	$(CC) $(SANITIZE_CFLAGS) -fsanitize=address,undefined -o $@ $<
+
 shell: all rootfs
 	$(BUILD)/$(STAGE_NAME) run --hostname $(STAGE_NAME) sh -l
 
@@ -91,6 +173,32 @@ diff:
 	@prev=; for s in $(STAGES); do [ "$$s" = $(STAGE_NAME) ] && break; prev=$$s; done; \
 	if [ -z "$$prev" ]; then echo "$(STAGE_NAME) is the first stage: read stages/$(STAGE_NAME)/container.c"; \
 	else diff -u "stages/$$prev/container.c" "stages/$(STAGE_NAME)/container.c" || [ $$? -eq 1 ]; fi
+
+# A lab's starter: its stage with the lesson cut out, made afresh from the
+# stage by the cuts in labs/NN-name/starter.spec, so it cannot drift.
+$(BUILD)/labs/%/container.c: stages/%/container.c labs/%/starter.spec labs/make-starter.sh
+	@mkdir -p $(@D)
+	labs/make-starter.sh stages/$*/container.c labs/$*/starter.spec >$@
+
+# make lab STAGE=03: the student's copy of the starter, made once and never
+# overwritten (to start over, remove it first).
+lab:
+	@$(MAKE) --no-print-directory -s $(BUILD)/labs/$(STAGE_NAME)/container.c
+	@if [ -e $(WORK)/$(STAGE_NAME)/container.c ]; then \
+	  echo "$(WORK)/$(STAGE_NAME)/container.c is already there: left as it is (to start over, remove it first)"; \
+	else \
+	  mkdir -p $(WORK)/$(STAGE_NAME) && \
+	  cp -n $(BUILD)/labs/$(STAGE_NAME)/container.c $(WORK)/$(STAGE_NAME)/container.c && \
+	  echo "Your lab: $(WORK)/$(STAGE_NAME)/container.c; the steps: labs/$(STAGE_NAME)/README.md" && \
+	  echo "Check your work with: sudo make grade STAGE=$(firstword $(subst -, ,$(STAGE_NAME)))"; \
+	fi
+
+# make grade STAGE=03 [SRC=file.c] [QUICK=1]: compile it as the stages are
+# compiled, run the stage's tests on it, print a scorecard (QUICK=1: only the
+# stage's own tests, not the earlier stages'). See labs/grade.sh --help.
+grade:
+	CC='$(CC)' CFLAGS='$(CFLAGS)' LDFLAGS='$(LDFLAGS)' \
+	  labs/grade.sh $(if $(QUICK),--quick )--stage $(STAGE_NAME) $(or $(SRC),$(WORK)/$(STAGE_NAME)/container.c)
 
 # A runtime killed with SIGKILL cannot remove its cgroup; rmdir removes the
 # empty ones it left (a running container's cgroup is not empty, and stays).
@@ -105,8 +213,17 @@ help:
 	@echo 'make test           install what is missing, build, and run the test suite'
 	@echo '                    here and in two VMs (cgroup v2 only, cgroup v1 only)'
 	@echo 'make test-vm        the whole suite in the two VMs only'
+	@echo 'make lint           cppcheck, clang-tidy and shellcheck on every C file and script'
+	@echo 'make bench          what a container costs here: each stage against unshare,'
+	@echo '                    bubblewrap and runc; a table and a chart in $(BUILD)/bench/'
+	@echo 'make sanitize       the stages with UBSan into $(BUILD)/ubsan/, with ASan into $(BUILD)/asan/'
 	@echo 'make                build the five stages into $(BUILD)/'
 	@echo 'make rootfs         build the busybox root filesystem into $(ROOTFS)'
 	@echo 'make shell STAGE=04 an interactive shell inside that stage'
 	@echo 'make diff STAGE=04  the lesson: what that stage adds to the one before'
+	@echo 'make lab STAGE=03   start lab 03: your copy of its starter, in $(WORK)/03-mountns-proc/'
+	@echo 'make grade STAGE=03 a scorecard of your lab 03 (SRC=file.c: any file;'
+	@echo '                    QUICK=1: only the checks of stage 03 itself)'
+	@echo 'make slides         the workshop decks, English and Chinese, into $(BUILD)/slides/'
+	@echo 'make slides-check   build both decks and check them in headless Chromium'
 	@echo 'make clean          remove $(BUILD)/ and any cgroup a killed run left'

@@ -34,6 +34,7 @@ teardown() {
   requires root rootfs
   # A runtime that makes no cgroup (stage 04), whose container reports what it
   # was told instead of running a bomb: "no" is right, "go" would be a bomb.
+  # shellcheck disable=SC2016 # $go is for the container's sh
   printf '#!/bin/sh\nexec %q run sh -c %q\n' "$KIT/build/04-chroot" \
     'read go; echo "told: $go"' >"$BATS_TEST_TMPDIR/no-cgroup"
   chmod +x "$BATS_TEST_TMPDIR/no-cgroup"

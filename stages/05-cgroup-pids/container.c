@@ -259,7 +259,8 @@ static void cgroup_remove(void)
 		}
 		if (write_file(cgroup, "cgroup.kill", "1") == -1 &&
 		    (procs = fopen(procs_path, "re"))) {
-			while (fscanf(procs, "%d", &pid) == 1) /* NOLINT(cert-err34-c): the kernel's */
+			/* NOLINTNEXTLINE(cert-err34-c): pids the kernel wrote */
+			while (fscanf(procs, "%d", &pid) == 1)
 				kill(pid, SIGKILL);
 			fclose(procs);
 		}
@@ -321,8 +322,8 @@ static void cgroup_create(long pids_max, pid_t child)
 	snprintf(cgroup, sizeof cgroup, "%s/minidocker-%d", hierarchy, getpid());
 	int made = mkdir(cgroup, 0755);
 
-	check(made, errno == EROFS ? "/sys/fs/cgroup is read-only here; "
-	      "a container needs it writable to run this one" : NULL,
+	check(made, errno == EROFS ? "/sys/fs/cgroup is mounted read-only: "
+	      "in a container, run it privileged" : NULL,
 	      "mkdir(\"%s\")", cgroup);
 	if (atexit(cgroup_remove) != 0)
 		die(EXIT_KIT, NULL, "atexit(cgroup_remove)");
