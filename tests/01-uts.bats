@@ -56,6 +56,7 @@ teardown() {
 
 #--- the command line, as chroot(1) has it -------------------------------------
 
+# bats test_tags=plumbing
 @test "help: --help, -h and run --help print usage on stdout and exit 0" {
   for help in --help -h "run --help"; do
     # shellcheck disable=SC2086 # "run --help" is two words
@@ -65,21 +66,25 @@ teardown() {
   done
 }
 
+# bats test_tags=plumbing
 @test "no arguments at all is misuse: a message, a Try line, exit 125" {
   run --separate-stderr container
   assert_misuse
 }
 
+# bats test_tags=plumbing
 @test "an unknown command instead of run is misuse naming it" {
   run --separate-stderr container start sh
   assert_misuse start
 }
 
+# bats test_tags=plumbing
 @test "an unknown option is misuse naming it" {
   run --separate-stderr container run --bogus sh
   assert_misuse --bogus
 }
 
+# bats test_tags=plumbing
 @test "a missing CMD is misuse" {
   run --separate-stderr container run
   assert_misuse
@@ -92,6 +97,7 @@ teardown() {
   assert_misuse --hostname
 }
 
+# bats test_tags=plumbing
 @test "options after CMD are CMD's own and pass through" {
   requires root
   # shellcheck disable=SC2016 # $1 is for the container's sh
@@ -102,24 +108,27 @@ teardown() {
 
 #--- exit statuses --------------------------------------------------------------
 
+# bats test_tags=plumbing
 @test "the exit status is CMD's own" {
   requires root
   run -42 container run sh -c 'exit 42'
 }
 
 # The clone() child's own error message: not run under ASan (tests/run).
-# bats test_tags=child-error
+# bats test_tags=child-error,plumbing
 @test "a CMD that is not found exits 127 naming execvp" {
   requires root
   run -127 --separate-stderr container run no-such-command
   assert_equal "$stderr" "$STAGE: execvp(\"no-such-command\"): No such file or directory"
 }
 
+# bats test_tags=plumbing
 @test "a CMD that exists but cannot be executed exits 126" {
   requires root
   run -126 container run /etc/passwd
 }
 
+# bats test_tags=plumbing
 @test "a CMD killed by signal N makes the exit status 128+N" {
   requires root
   container_bg run sh -c 'echo ready; read line'
@@ -134,6 +143,7 @@ teardown() {
 # no handler for, so each container installs one with trap. The busy loop
 # keeps sh between commands, where it runs traps.
 
+# bats test_tags=plumbing
 @test "a SIGTERM sent to the runtime reaches the container" {
   requires root
   container_bg run sh -c 'trap "exit 3" TERM; echo ready; while :; do :; done'
@@ -143,6 +153,7 @@ teardown() {
   assert_equal "$status" 3
 }
 
+# bats test_tags=plumbing
 @test "a SIGINT sent to the runtime reaches the container" {
   requires root
   container_bg run sh -c 'trap "exit 4" INT; echo ready; while :; do :; done'
@@ -152,6 +163,7 @@ teardown() {
   assert_equal "$status" 4
 }
 
+# bats test_tags=plumbing
 @test "a SIGHUP sent to the runtime reaches the container" {
   requires root
   container_bg run sh -c 'trap "exit 5" HUP; echo ready; while :; do :; done'
@@ -163,6 +175,7 @@ teardown() {
 
 #--- -v and privileges ---------------------------------------------------------
 
+# bats test_tags=plumbing
 @test "with -v, each kernel step is printed on stderr as a [NN] ... ok line" {
   requires root
   # true prints nothing, so the output is the -v trace, read through a pipe.
@@ -180,6 +193,7 @@ teardown() {
   done
 }
 
+# bats test_tags=plumbing
 @test "not root: exit 125 with the run-as-root hint" {
   requires root setpriv
   run --separate-stderr container_as_nobody run --hostname box hostname

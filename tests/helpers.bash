@@ -431,10 +431,16 @@ snapshot_host() {
   read -r HOST_HOSTNAME </proc/sys/kernel/hostname
   IFS= read -r -d '' HOST_MOUNTINFO </proc/self/mountinfo || true
   HOST_MOUNTINFO=${HOST_MOUNTINFO%$'\n'} # as $(cat ...) would give it
-  uts_namespace_of_each_process | awk '!seen[$2]++ { printf " %s", $2 } END { print "" }' \
-    >"$BATS_TEST_TMPDIR/host-uts-namespaces"
-  read -r HOST_UTS_NAMESPACES <"$BATS_TEST_TMPDIR/host-uts-namespaces"
-  HOST_UTS_NAMESPACES=" $HOST_UTS_NAMESPACES "
+  # Usually every process shares the test's own UTS namespace, and then
+  # there is nothing to list. If not (other containers on the machine),
+  # the namespaces there are now are the host's.
+  HOST_UTS_NAMESPACES=' '
+  if other_uts_processes; then
+    uts_namespace_of_each_process | awk '!seen[$2]++ { printf " %s", $2 } END { print "" }' \
+      >"$BATS_TEST_TMPDIR/host-uts-namespaces"
+    read -r HOST_UTS_NAMESPACES <"$BATS_TEST_TMPDIR/host-uts-namespaces"
+    HOST_UTS_NAMESPACES=" $HOST_UTS_NAMESPACES "
+  fi
   HOST_MARKERS=()
   BG_TIMEOUT_PIDS=()
   # An earlier run killed by SIGKILL may have left empty cgroups: remove them
@@ -445,6 +451,18 @@ snapshot_host() {
     rmdir "$cgroup" 2>/dev/null || true
   done
   HOST_SNAPSHOT=taken
+}
+
+# other_uts_processes: succeeds if some process is in a UTS namespace other
+# than this shell's. No fork: [[ -ef ]] compares the namespace files' inodes,
+# so the common case, every process in one namespace, costs no program.
+other_uts_processes() {
+  local uts_link
+  for uts_link in /proc/[0-9]*/ns/uts; do
+    # (A process that ended meanwhile is no other namespace.)
+    [[ $uts_link -ef /proc/self/ns/uts || ! -e $uts_link ]] || return 0
+  done
+  return 1
 }
 
 # uts_namespace_of_each_process: "PID uts:[INODE]", one line per process.
@@ -461,10 +479,17 @@ uts_namespace_of_each_process() {
 # stray_processes: "PID COMMAND NAMESPACE" of each process in a UTS namespace
 # that did not exist at setup: a container process still alive.
 stray_processes() {
-  uts_namespace_of_each_process | awk -v known="$HOST_UTS_NAMESPACES" '
-    !index(known, " " $2 " ") {
-      comm = "?"; getline comm <("/proc/" $1 "/comm"); close("/proc/" $1 "/comm")
-      print $1, comm, $2
+  other_uts_processes || return 0
+  # The test's own namespace (this shell's) is the host's too.
+  uts_namespace_of_each_process | awk -v known="$HOST_UTS_NAMESPACES" -v self="$BASHPID" '
+    { pid[NR] = $1; namespace[NR] = $2 }
+    $1 == self { known = known " " $2 " " }
+    END {
+      for (i = 1; i <= NR; i++) {
+        if (index(known, " " namespace[i] " ")) continue
+        comm = "?"; getline comm <("/proc/" pid[i] "/comm"); close("/proc/" pid[i] "/comm")
+        print pid[i], comm, namespace[i]
+      }
     }'
 }
 

@@ -57,9 +57,12 @@ Environment:
                          (default 1 when the host has 2 CPUs or more)
   VM_STAGES="04 05"      run only these stages' part of the suite
                          (tests/run STAGE...; default: all of it)
-  VM_SKIP_PHASES=2,3     leave these phases of tests/run out (make test
-                         leaves out 2 and 3, which prove the tests honest,
-                         not the kernel: the host runs them)
+  VM_SKIP_PHASES=2,3     leave these phases of tests/run out, and with
+                         'plumbing' the tests tagged so (tests/run
+                         --skip-phases). make test leaves out 2 and 3, which
+                         prove the tests honest, and the plumbing (usage,
+                         exit statuses, signals), which depends on neither
+                         the kernel nor the cgroup layout: the host runs them
 EOF
 }
 
@@ -98,7 +101,8 @@ memory=${VM_MEMORY:-1G}
 parallel=${VM_PARALLEL:-$(($(nproc) >= 2))}
 read -r -a stages <<<"${VM_STAGES:-}"
 skip_phases=${VM_SKIP_PHASES:-}
-[[ $skip_phases =~ ^([0-9](,[0-9])*)?$ ]] || misuse "VM_SKIP_PHASES must be phase numbers such as 2,3, not '$skip_phases'"
+[[ $skip_phases =~ ^(([0-9]|plumbing)(,([0-9]|plumbing))*)?$ ]] ||
+    misuse "VM_SKIP_PHASES must be phase numbers or 'plumbing', such as 2,3,plumbing, not '$skip_phases'"
 [[ $accel == auto || $accel == kvm || $accel == tcg ]] || misuse "VM_ACCEL must be auto, kvm or tcg, not '$accel'"
 [[ $vm_timeout =~ ^[0-9]+$ ]] || misuse "VM_TIMEOUT must be a number of seconds, not '$vm_timeout'"
 [[ $smp =~ ^[1-9][0-9]*$ ]] || misuse "VM_SMP must be a number of CPUs, not '$smp'"
