@@ -1,0 +1,217 @@
+# shellcheck shell=bash
+# shellcheck disable=SC2034,SC2120,SC2119,SC2154 # variables and functions for the scripts that source it
+# lib/kit.bash: what the kit's scripts and tests share. Source it:
+#
+#   . "$kit/lib/kit.bash"      (kit: the repository's top directory)
+#
+# It defines functions and a few variables, and runs nothing else; it sets no
+# shell option. It needs bash 4 and works with busybox alone (the test VMs).
+#
+#   STAGES                  every stage, in order: the directories
+#                           stages/NN-name/ that hold a container.c. This is
+#                           the one list of stages (the Makefile's wildcard
+#                           and slides/lib.mjs read the same directories).
+#   stage_name ARG          the stage ARG names: 03, 3 or 03-mountns-proc
+#   stage_before STAGE      the stage before STAGE (none for the first)
+#   stage_number STAGE      its number, as a decimal: 3 for 03-mountns-proc
+#   cgroup_layout           unified, hybrid, legacy or none, as stage 05
+#                           tells them apart with statfs(2)
+#   cgroup_root CONTROLLER  where the stages make their cgroups of that
+#                           controller (pids, memory): /sys/fs/cgroup on v2
+#                           when it has the controller, /sys/fs/cgroup/NAME
+#                           on v1 and hybrid; nothing if there is none
+#   minidocker_cgroups [PIDNS]
+#                           every minidocker-* cgroup on the machine, a line
+#                           each; with PIDNS, only those made by runtimes of
+#                           that PID namespace (minidocker-PIDNS-PID)
+#   pidns                   this process's PID namespace, as a number (the
+#                           inode of /proc/self/ns/pid), as the stages name
+#                           their cgroups with it
+#   stale_cgroups           those a killed runtime left: empty, and made more
+#                           than 10 s ago (a new one is empty for a moment)
+#   die, misuse, step       messages, prefixed with $prog (set it first)
+#   tap_line LINE           parse a line of bats --tap output
+#   test_ids FILE           "ID<TAB>NAME" of each test of a .bats file with an
+#                           id: tag
+
+KIT=${KIT:-$(cd -P "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
+
+### the stages ###
+
+STAGES=()
+for _stage_dir in "$KIT"/stages/[0-9][0-9]-*/; do
+    [[ -f $_stage_dir/container.c ]] && STAGES+=("$(basename "$_stage_dir")")
+done
+unset _stage_dir
+
+# stage_name ARG: print the stage that ARG names (03, 3 or 03-mountns-proc);
+# fail, printing nothing, if none does.
+stage_name() {
+    local stage
+    for stage in "${STAGES[@]}"; do
+        if [[ $1 == "$stage" || $1 == "${stage%%-*}" || 0$1 == "${stage%%-*}" ]]; then
+            echo "$stage"
+            return 0
+        fi
+    done
+    return 1
+}
+
+# stage_before STAGE: print the stage before STAGE; fail for the first.
+stage_before() {
+    local stage previous=
+    for stage in "${STAGES[@]}"; do
+        if [[ $stage == "$1" ]]; then
+            [[ -n $previous ]] && echo "$previous"
+            [[ -n $previous ]]
+            return
+        fi
+        previous=$stage
+    done
+    return 1
+}
+
+# stage_number STAGE: its number as a decimal (08-netns: 8).
+stage_number() {
+    echo $((10#${1%%-*}))
+}
+
+### cgroups ###
+
+# cgroup_layout: unified (cgroup2 at /sys/fs/cgroup), hybrid (v1
+# controllers, cgroup2 at /sys/fs/cgroup/unified), legacy (v1 only) or none.
+# As stage 05 does with statfs(2): stat -f's %t is the f_type magic number
+# of linux/magic.h, in hex, in coreutils and busybox alike.
+cgroup_layout() {
+    case $(stat -f -c %t /sys/fs/cgroup 2>/dev/null) in
+        63677270) echo unified ;;
+        1021994)
+            if [[ $(stat -f -c %t /sys/fs/cgroup/unified 2>/dev/null) == 63677270 ]]; then
+                echo hybrid
+            else
+                echo legacy
+            fi
+            ;;
+        *) echo none ;;
+    esac
+}
+
+# cgroup_root CONTROLLER: the directory under which the stages make their
+# cgroups of CONTROLLER; prints nothing if the machine has none.
+cgroup_root() {
+    if [[ $(cgroup_layout) == unified ]]; then
+        [[ " $(</sys/fs/cgroup/cgroup.controllers) " == *" $1 "* ]] && echo /sys/fs/cgroup
+    elif [[ -f /sys/fs/cgroup/$1/cgroup.procs ]]; then
+        echo "/sys/fs/cgroup/$1"
+    fi
+    return 0
+}
+
+# pidns: the inode of this process's PID namespace. A stage names its cgroup
+# minidocker-PIDNS-PID: a pid alone is unique only within its namespace.
+pidns() {
+    local link
+    link=$(readlink /proc/self/ns/pid) || return 1
+    link=${link#pid:[}
+    echo "${link%]}"
+}
+
+# minidocker_cgroups [PIDNS]: every minidocker-* cgroup directory (with
+# PIDNS, every minidocker-PIDNS-*), up to three levels under /sys/fs/cgroup,
+# one a line.
+minidocker_cgroups() {
+    local cgroup name="minidocker-${1:+$1-}"
+    for cgroup in /sys/fs/cgroup/"$name"* /sys/fs/cgroup/*/"$name"* \
+        /sys/fs/cgroup/*/*/"$name"*; do
+        [[ -d $cgroup ]] && echo "$cgroup"
+    done
+    return 0
+}
+
+# stale_cgroups: the minidocker-* cgroups a runtime killed with SIGKILL left
+# behind. Its container died with it (PR_SET_PDEATHSIG), so such a cgroup is
+# empty; a runtime's new cgroup is empty too, but only for the moment before
+# its container joins, hence the age. rmdir removes them.
+stale_cgroups() {
+    local cgroup procs now
+    now=$(date +%s)
+    while IFS= read -r cgroup; do
+        procs=$(cat "$cgroup/cgroup.procs" 2>/dev/null) || continue
+        [[ -z $procs ]] || continue
+        (($(stat -c %Y "$cgroup") < now - 10)) && echo "$cgroup"
+    done < <(minidocker_cgroups)
+    return 0
+}
+
+### messages ###
+
+# die MESSAGE: say what went wrong, prefixed with $prog, and exit 1.
+die() {
+    echo "$prog: $*" >&2
+    exit 1
+}
+
+# misuse MESSAGE: the same for a wrong command line: the message, the usage
+# line (the script's usage function), a pointer to --help, and exit 2.
+misuse() {
+    echo "$prog: $*" >&2
+    if declare -F usage >/dev/null; then
+        usage >&2
+    fi
+    echo "Try '$prog --help' for more information." >&2
+    exit 2
+}
+
+# step MESSAGE: say what is being done, prefixed with $prog's last word.
+step() {
+    echo "${prog##*/}: $*"
+}
+
+### bats ###
+
+# tap_line LINE: parse one line of `bats --tap` (with or without --timing).
+# A result line ("ok 3 name", "not ok 3 name", "ok 3 name # skip (why)")
+# sets TAP_RESULT (ok, not ok or skip), TAP_NAME, TAP_TOOK ("123ms" or
+# empty) and TAP_WHY (a skip's reason) and returns 0; a plan line ("1..N")
+# sets TAP_PLANNED and returns 2; any other line returns 1.
+tap_line() {
+    TAP_RESULT='' TAP_NAME='' TAP_TOOK='' TAP_WHY=''
+    if [[ $1 =~ ^1\.\.([0-9]+)$ ]]; then
+        TAP_PLANNED=${BASH_REMATCH[1]}
+        return 2
+    fi
+    [[ $1 =~ ^(ok|not\ ok)\ [0-9]+\ (.*)$ ]] || return 1
+    TAP_RESULT=${BASH_REMATCH[1]} TAP_NAME=${BASH_REMATCH[2]}
+    # bats --timing ends the name with " in 123ms", before a skip's reason.
+    if [[ $TAP_NAME =~ ^(.*)\ in\ ([0-9]+ms)(\ #\ skip.*)?$ ]]; then
+        TAP_NAME=${BASH_REMATCH[1]}${BASH_REMATCH[3]} TAP_TOOK=${BASH_REMATCH[2]}
+    fi
+    if [[ $TAP_RESULT == ok && $TAP_NAME == *" # skip"* ]]; then
+        TAP_RESULT=skip
+        TAP_WHY=${TAP_NAME#*" # skip"}
+        TAP_WHY=${TAP_WHY# (}
+        TAP_WHY=${TAP_WHY%)}
+        TAP_NAME=${TAP_NAME%%" # skip"*}
+    fi
+    return 0
+}
+
+# test_ids FILE: "ID<TAB>NAME" for each test of the .bats FILE whose
+# `# bats test_tags=` line has a tag id:ID (the key of labs/NN-name/checks).
+test_ids() {
+    awk '
+        /^# bats test_tags=/ {
+            id = ""
+            n = split(substr($0, 18), tag, / *, */)
+            for (i = 1; i <= n; i++) if (tag[i] ~ /^ *id:/) { id = tag[i]; sub(/^ *id:/, "", id); sub(/ *$/, "", id) }
+            next
+        }
+        /^@test "/ {
+            name = $0; sub(/^@test "/, "", name); sub(/" *\{ *$/, "", name)
+            if (id != "") printf "%s\t%s\n", id, name
+            id = ""
+            next
+        }
+        /^[^#]/ { id = "" }
+    ' "$1"
+}
