@@ -19,6 +19,7 @@ teardown() {
 
 #--- what 01-uts adds ---------------------------------------------------------
 
+# bats test_tags=property,id:own-hostname
 @test "the container's hostname is --hostname NAME" {
   requires root
   run container run --hostname box hostname
@@ -26,6 +27,7 @@ teardown() {
   assert_output box
 }
 
+# bats test_tags=property,id:default-hostname
 @test "the default hostname is container" {
   requires root
   run container run hostname
@@ -33,6 +35,7 @@ teardown() {
   assert_output container
 }
 
+# bats test_tags=property,id:hostname-64
 @test "a --hostname of 64 characters, the kernel's limit, is accepted" {
   requires root
   name=$(printf 'h%.0s' {1..64})
@@ -41,6 +44,7 @@ teardown() {
   assert_output "$name"
 }
 
+# bats test_tags=property,id:host-hostname
 @test "the host's hostname is unchanged while and after the container runs" {
   requires root
   # In the background; `read line` keeps it running until wait_container.
@@ -56,7 +60,7 @@ teardown() {
 
 #--- the command line, as chroot(1) has it -------------------------------------
 
-# bats test_tags=plumbing
+# bats test_tags=plumbing,id:help
 @test "help: --help, -h and run --help print usage on stdout and exit 0" {
   for help in --help -h "run --help"; do
     # shellcheck disable=SC2086 # "run --help" is two words
@@ -66,25 +70,25 @@ teardown() {
   done
 }
 
-# bats test_tags=plumbing
+# bats test_tags=plumbing,id:no-args
 @test "no arguments at all is misuse: a message, a Try line, exit 125" {
   run --separate-stderr container
   assert_misuse
 }
 
-# bats test_tags=plumbing
+# bats test_tags=plumbing,id:unknown-command
 @test "an unknown command instead of run is misuse naming it" {
   run --separate-stderr container start sh
   assert_misuse start
 }
 
-# bats test_tags=plumbing
+# bats test_tags=plumbing,id:unknown-option
 @test "an unknown option is misuse naming it" {
   run --separate-stderr container run --bogus sh
   assert_misuse --bogus
 }
 
-# bats test_tags=plumbing
+# bats test_tags=plumbing,id:missing-cmd
 @test "a missing CMD is misuse" {
   run --separate-stderr container run
   assert_misuse
@@ -92,12 +96,13 @@ teardown() {
   assert_misuse
 }
 
+# bats test_tags=property,id:hostname-too-long
 @test "a --hostname longer than 64 characters is misuse naming --hostname" {
   run --separate-stderr container run --hostname "$(printf 'h%.0s' {1..65})" hostname
   assert_misuse --hostname
 }
 
-# bats test_tags=plumbing
+# bats test_tags=plumbing,id:cmd-options
 @test "options after CMD are CMD's own and pass through" {
   requires root
   # shellcheck disable=SC2016 # $1 is for the container's sh
@@ -108,27 +113,27 @@ teardown() {
 
 #--- exit statuses --------------------------------------------------------------
 
-# bats test_tags=plumbing
+# bats test_tags=plumbing,id:exit-status
 @test "the exit status is CMD's own" {
   requires root
   run -42 container run sh -c 'exit 42'
 }
 
 # The clone() child's own error message: not run under ASan (tests/run).
-# bats test_tags=child-error,plumbing
+# bats test_tags=plumbing,child-error,id:cmd-not-found
 @test "a CMD that is not found exits 127 naming execvp" {
   requires root
   run -127 --separate-stderr container run no-such-command
   assert_equal "$stderr" "$STAGE: execvp(\"no-such-command\"): No such file or directory"
 }
 
-# bats test_tags=plumbing
+# bats test_tags=plumbing,id:cmd-not-executable
 @test "a CMD that exists but cannot be executed exits 126" {
   requires root
   run -126 container run /etc/passwd
 }
 
-# bats test_tags=plumbing
+# bats test_tags=plumbing,id:killed-by-signal
 @test "a CMD killed by signal N makes the exit status 128+N" {
   requires root
   container_bg run sh -c 'echo ready; read line'
@@ -143,7 +148,7 @@ teardown() {
 # no handler for, so each container installs one with trap. The busy loop
 # keeps sh between commands, where it runs traps.
 
-# bats test_tags=plumbing
+# bats test_tags=plumbing,id:sigterm
 @test "a SIGTERM sent to the runtime reaches the container" {
   requires root
   container_bg run sh -c 'trap "exit 3" TERM; echo ready; while :; do :; done'
@@ -153,7 +158,7 @@ teardown() {
   assert_equal "$status" 3
 }
 
-# bats test_tags=plumbing
+# bats test_tags=plumbing,id:sigint
 @test "a SIGINT sent to the runtime reaches the container" {
   requires root
   container_bg run sh -c 'trap "exit 4" INT; echo ready; while :; do :; done'
@@ -163,7 +168,7 @@ teardown() {
   assert_equal "$status" 4
 }
 
-# bats test_tags=plumbing
+# bats test_tags=plumbing,id:sighup
 @test "a SIGHUP sent to the runtime reaches the container" {
   requires root
   container_bg run sh -c 'trap "exit 5" HUP; echo ready; while :; do :; done'
@@ -175,7 +180,7 @@ teardown() {
 
 #--- -v and privileges ---------------------------------------------------------
 
-# bats test_tags=plumbing
+# bats test_tags=plumbing,id:verbose
 @test "with -v, each kernel step is printed on stderr as a [NN] ... ok line" {
   requires root
   # true prints nothing, so the output is the -v trace, read through a pipe.
@@ -193,7 +198,7 @@ teardown() {
   done
 }
 
-# bats test_tags=plumbing
+# bats test_tags=plumbing,id:not-root
 @test "not root: exit 125 with the run-as-root hint" {
   requires root setpriv
   run --separate-stderr container_as_nobody run --hostname box hostname
@@ -204,6 +209,7 @@ teardown() {
 
 #--- what 01-uts still lacks ---------------------------------------------------
 
+# bats test_tags=lesson,id:host-pid
 @test "01 still leaks: CMD is not PID 1, it has a host PID" {
   requires root
   run container run sh -c 'echo $$'

@@ -13,6 +13,7 @@ teardown() {
 
 #--- what 02-pid adds ----------------------------------------------------------
 
+# bats test_tags=property,id:pid-1
 @test "the container's CMD is PID 1 in its own PID namespace" {
   requires root
   run container run sh -c 'echo $$'
@@ -20,6 +21,7 @@ teardown() {
   assert_output 1
 }
 
+# bats test_tags=property,id:background-killed
 @test "a process CMD leaves in the background does not outlive the container" {
   requires root
   # The sleep's output goes to /dev/null so it cannot hold run's pipe open.
@@ -30,6 +32,7 @@ teardown() {
 
 #--- what 02-pid still lacks ---------------------------------------------------
 
+# bats test_tags=lesson,id:host-proc
 @test "02 still leaks: /proc is the host's, so readlink /proc/self is not 1 and /proc/1 is the host's init" {
   requires root
   run container run readlink /proc/self

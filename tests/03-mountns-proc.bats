@@ -13,6 +13,7 @@ teardown() {
 
 #--- what 03-mountns-proc adds -------------------------------------------------
 
+# bats test_tags=property,id:fresh-proc
 @test "a fresh /proc shows only the container's processes" {
   requires root
   run container run sh -c 'echo /proc/[0-9]*'
@@ -20,6 +21,7 @@ teardown() {
   assert_output /proc/1
 }
 
+# bats test_tags=property,id:proc-flags
 @test "the container's /proc is mounted nosuid,nodev,noexec" {
   requires root
   run container run sh -c 'echo /proc/[0-9]*'
@@ -34,6 +36,7 @@ teardown() {
   done
 }
 
+# bats test_tags=property,id:host-mounts
 @test "the host's mount table is unchanged while and after the container runs" {
   requires root
   container_bg run sh -c 'echo /proc/[0-9]*; echo ready; read line'
@@ -50,6 +53,7 @@ teardown() {
   assert_output "$HOST_MOUNTINFO"
 }
 
+# bats test_tags=property,id:no-propagation
 @test "with / shared (rshared), the container's mounts still do not propagate out" {
   requires root unshare
   # An outer mount namespace, cut off from the host (private) and then made
@@ -90,6 +94,7 @@ teardown() {
 
 #--- what 03-mountns-proc still lacks ------------------------------------------
 
+# bats test_tags=lesson,id:host-files
 @test "03 still leaks: the host's files are visible (a marker in the host's /tmp is readable)" {
   requires root
   host_marker /tmp

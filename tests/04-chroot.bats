@@ -16,6 +16,7 @@ teardown() {
 
 #--- what 04-chroot adds -------------------------------------------------------
 
+# bats test_tags=property,id:rootfs-ls
 @test "ls / inside the container shows the rootfs" {
   requires root rootfs
   run container run ls /
@@ -23,6 +24,7 @@ teardown() {
   assert_output "$(cd "$ROOTFS" && LC_ALL=C ls)"
 }
 
+# bats test_tags=property,id:host-files-hidden
 @test "the host's files are invisible: markers in the host's /tmp and /root cannot be read" {
   requires root rootfs
   for dir in /tmp /root; do
@@ -34,6 +36,7 @@ teardown() {
   done
 }
 
+# bats test_tags=property,id:workdir-root
 @test "the container's working directory is /" {
   requires root rootfs
   cd "$BATS_TEST_TMPDIR"
@@ -42,6 +45,7 @@ teardown() {
   assert_output /
 }
 
+# bats test_tags=property,id:fresh-tmp
 @test "the container's /tmp is a fresh tmpfs, not the host's /tmp" {
   requires root rootfs
   # The host's /tmp may itself be a tmpfs (Debian 13, Fedora, Arch; the VMs).
@@ -53,6 +57,7 @@ teardown() {
   refute_line "${MARKER##*/}"
 }
 
+# bats test_tags=property,id:no-mounts-left
 @test "nothing is mounted under the rootfs on the host, while or after the container runs" {
   requires root rootfs
   host_marker /tmp
@@ -69,6 +74,7 @@ teardown() {
   assert_output ""
 }
 
+# bats test_tags=property,id:rootfs-option
 @test "the container runs in --rootfs DIR when given" {
   requires root rootfs
   cp -a "$ROOTFS" "$BATS_TEST_TMPDIR/rootfs2"
@@ -80,6 +86,7 @@ teardown() {
   assert_output ""
 }
 
+# bats test_tags=property,id:default-rootfs
 @test "the default rootfs, beside the binary, is found from any working directory" {
   requires root
   [[ -d $(dirname "$CONTAINER")/rootfs ]] || skip "no rootfs beside $CONTAINER (build it with: make rootfs)"
@@ -90,7 +97,7 @@ teardown() {
 }
 
 # The clone() child's own error message: not run under ASan (tests/run).
-# bats test_tags=child-error
+# bats test_tags=property,child-error,id:missing-rootfs
 @test "a missing rootfs is an error naming it, with the hint to build it" {
   requires root
   run -125 --separate-stderr container run --rootfs /no-such-rootfs sh
@@ -99,6 +106,7 @@ teardown() {
 
 #--- what 04-chroot still lacks ------------------------------------------------
 
+# bats test_tags=lesson,cgroup,id:host-pids-cgroup
 @test "04 still leaks: the container is in the host's pids cgroup, with no limit of its own" {
   requires root rootfs pids_cgroup
   run container run cat /proc/self/cgroup

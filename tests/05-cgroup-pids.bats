@@ -28,6 +28,7 @@ assert_in_pids_cgroup() {
 
 #--- what 05-cgroup-pids adds --------------------------------------------------
 
+# bats test_tags=property,cgroup,id:own-cgroup
 @test "the container runs in its own minidocker cgroup with pids.max 20, removed after" {
   requires root rootfs pids_cgroup
   container_bg run sh -c 'cat /proc/self/cgroup; echo ready; read line'
@@ -40,6 +41,7 @@ assert_in_pids_cgroup() {
   [[ ! -e $CGROUP ]] || fail "$CGROUP is still there after the container ended"
 }
 
+# bats test_tags=property,cgroup,id:pids-max-option
 @test "the container's pids.max is --pids-max N" {
   requires root rootfs pids_cgroup
   container_bg run --pids-max 7 sh -c 'echo ready; read line'
@@ -50,6 +52,7 @@ assert_in_pids_cgroup() {
   [[ ! -e $CGROUP ]] || fail "$CGROUP is still there after the container ended"
 }
 
+# bats test_tags=property,cgroup,id:leftovers-killed
 @test "processes CMD leaves behind are killed and the cgroup removed when CMD ends" {
   requires root rootfs pids_cgroup
   container_bg run sh -c 'sleep 300 & sleep 300 & echo ready; read line'
@@ -63,6 +66,7 @@ assert_in_pids_cgroup() {
   [[ ! -e $CGROUP ]] || fail "$CGROUP is still there after the container ended"
 }
 
+# bats test_tags=property,cgroup,id:joined-killed
 @test "a process that joined the cgroup from outside is killed when CMD ends, and the cgroup removed" {
   requires root rootfs pids_cgroup
   # The PID namespace takes the container's own processes with it. This one
@@ -87,11 +91,13 @@ assert_in_pids_cgroup() {
   [[ ! -e $CGROUP ]] || fail "$CGROUP is still there after the container ended"
 }
 
+# bats test_tags=property,cgroup,id:forkbomb-held
 @test "a fork bomb is held at --pids-max and the host keeps working" {
   requires root rootfs pids_cgroup
   run_guarded_fork_bomb 10
 }
 
+# bats test_tags=property,id:bad-pids-max
 @test "a bad --pids-max (0, -1, abc, 20x) is misuse naming --pids-max" {
   requires root rootfs pids_cgroup
   run container run --pids-max 20 true
@@ -104,6 +110,7 @@ assert_in_pids_cgroup() {
   assert_output ""
 }
 
+# bats test_tags=property,cgroup,id:pids-max-too-big
 @test "a --pids-max beyond the kernel's limit fails writing pids.max and leaves no cgroup" {
   requires root rootfs pids_cgroup
   run -125 --separate-stderr container run --pids-max 99999999 true
@@ -115,6 +122,7 @@ assert_in_pids_cgroup() {
 
 #--- what 05-cgroup-pids still lacks -------------------------------------------
 
+# bats test_tags=lesson,id:host-netdev
 @test "05 still leaks: the host's network interfaces are visible in /proc/net/dev" {
   requires root rootfs
   run container run cat /proc/net/dev
