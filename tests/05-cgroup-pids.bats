@@ -1,7 +1,7 @@
 #!/usr/bin/env bats
-# 05-cgroup-pids: each run gets a pids cgroup, minidocker-<runtime pid>, that
-# holds the container to --pids-max processes (default 20), and is removed
-# when CMD ends.
+# 05-cgroup-pids: each run gets a pids cgroup,
+# minidocker-<its PID namespace>-<runtime pid>, that holds the container to
+# --pids-max processes (default 20), and is removed when CMD ends.
 #
 # shellcheck disable=SC2154 # wait_container (helpers.bash) sets stderr
 
@@ -16,9 +16,10 @@ teardown() {
 }
 
 # assert_in_pids_cgroup LIMIT: the running container_bg container is in
-# minidocker-<runtime pid> with pids.max LIMIT, as the host sees it. Sets CGROUP.
+# its runtime_cgroup (minidocker-<pidns>-<runtime pid>) with pids.max LIMIT,
+# as the host sees it. Sets CGROUP.
 assert_in_pids_cgroup() {
-  CGROUP=$(pids_cgroup_root)/minidocker-$RUNTIME_PID
+  CGROUP=$(runtime_cgroup "$RUNTIME_PID")
   [[ -d $CGROUP ]] || fail "no cgroup $CGROUP; minidocker cgroups: $(minidocker_cgroups)"
   run cat "$CGROUP/pids.max"
   assert_output "$1"
@@ -36,8 +37,8 @@ assert_in_pids_cgroup() {
   assert_in_pids_cgroup 20
   wait_container
   assert_success
-  [[ $(pids_cgroup_line "$output") == *:/minidocker-"$RUNTIME_PID" ]] ||
-    fail "the container's /proc/self/cgroup does not name minidocker-$RUNTIME_PID: $output"
+  [[ $(pids_cgroup_line "$output") == *:/minidocker-"$TEST_PIDNS-$RUNTIME_PID" ]] ||
+    fail "the container's /proc/self/cgroup does not name minidocker-$TEST_PIDNS-$RUNTIME_PID: $output"
   [[ ! -e $CGROUP ]] || fail "$CGROUP is still there after the container ended"
 }
 
@@ -106,7 +107,7 @@ assert_in_pids_cgroup() {
     run --separate-stderr container run --pids-max "$bad" true
     assert_misuse --pids-max
   done
-  run minidocker_cgroups
+  run own_cgroups
   assert_output ""
 }
 
@@ -116,7 +117,7 @@ assert_in_pids_cgroup() {
   run -125 --separate-stderr container run --pids-max 99999999 true
   [[ $stderr == "$STAGE: "*pids.max*": Invalid argument"* ]] ||
     fail "expected '$STAGE: ...pids.max...: Invalid argument', got: $stderr"
-  run minidocker_cgroups
+  run own_cgroups
   assert_output ""
 }
 

@@ -10,7 +10,7 @@
 #
 # Every test runs one container at a time, bounded in time, and teardown checks
 # that the host is as setup found it: same hostname, same mount table, no
-# minidocker-* cgroup, no process left in a UTS namespace made during the test.
+# minidocker-* cgroup of the tests' PID namespace, no process left in a UTS namespace made during the test.
 #
 # Commands stay portable (bash, coreutils or busybox, /proc) so the same files
 # run inside a minimal busybox VM.
@@ -29,14 +29,16 @@ bats_load_library bats-support
 bats_load_library bats-assert
 unset -f dirname
 
-STAGES=(01-uts 02-pid 03-mountns-proc 04-chroot 05-cgroup-pids)
-
 KIT=$(cd -P "$BATS_TEST_DIRNAME/.." && pwd)
+# The stage list, stage names, the cgroup layout and root: lib/kit.bash.
+# shellcheck source=lib/kit.bash
+. "$KIT/lib/kit.bash"
 
 STAGE=${STAGE:-$(basename "$BATS_TEST_FILENAME" .bats)}
+# STAGE=3, STAGE=03 and STAGE=03-mountns-proc all name 03-mountns-proc.
+# (A loop, not $(stage_name ...): this runs for every test, and forks cost.)
 for known_stage in "${STAGES[@]}"; do
-  # STAGE=3, STAGE=03 and STAGE=03-mountns-proc all name 03-mountns-proc.
-  if [[ $STAGE == "${known_stage%%-*}" || 0$STAGE == "${known_stage%%-*}" ]]; then
+  if [[ $STAGE == "$known_stage" || $STAGE == "${known_stage%%-*}" || 0$STAGE == "${known_stage%%-*}" ]]; then
     STAGE=$known_stage
   fi
 done
@@ -44,6 +46,28 @@ unset known_stage
 STAGE_NUM=${STAGE%%-*}
 CONTAINER=${CONTAINER:-$KIT/build/$STAGE}
 ROOTFS=${ROOTFS:-$KIT/build/rootfs}
+
+# Computed once per file (this runs for every test) and kept in the file's
+# own temporary directory:
+#   TEST_PIDNS         the PID namespace of the tests (lib's pidns). A
+#                      runtime started by a test names its cgroup
+#                      minidocker-TEST_PIDNS-<its pid>, and the tests look at
+#                      those cgroups only: a suite run in another PID
+#                      namespace (two gradings side by side) is not theirs
+#                      to see or remove.
+#   PIDS_CGROUP_ROOT   lib's cgroup_root pids: where those cgroups are made
+#                      (/sys/fs/cgroup/pids on v1 and hybrid, /sys/fs/cgroup
+#                      on v2), empty if the machine has no pids controller.
+if [[ -n ${BATS_FILE_TMPDIR:-} && -r $BATS_FILE_TMPDIR/.kit-cache ]]; then
+  read -r TEST_PIDNS PIDS_CGROUP_ROOT <"$BATS_FILE_TMPDIR/.kit-cache"
+else
+  TEST_PIDNS=$(pidns)
+  PIDS_CGROUP_ROOT=$(cgroup_root pids)
+  PIDS_CGROUP_ROOT=${PIDS_CGROUP_ROOT:--}
+  [[ -z ${BATS_FILE_TMPDIR:-} ]] ||
+    echo "$TEST_PIDNS $PIDS_CGROUP_ROOT" >"$BATS_FILE_TMPDIR/.kit-cache"
+fi
+[[ $PIDS_CGROUP_ROOT != - ]] || PIDS_CGROUP_ROOT=
 
 # How long one container may run before timeout(1) stops it (seconds).
 CONTAINER_TIMEOUT=${CONTAINER_TIMEOUT:-30}
@@ -287,11 +311,13 @@ host_marker() {
 # pids_cgroup_root: where per-container pids cgroups are made:
 # /sys/fs/cgroup/pids (v1 or hybrid) or /sys/fs/cgroup (v2); empty if neither.
 pids_cgroup_root() {
-  if [[ -f /sys/fs/cgroup/pids/cgroup.procs ]]; then
-    echo /sys/fs/cgroup/pids
-  elif grep -qw pids /sys/fs/cgroup/cgroup.controllers 2>/dev/null; then
-    echo /sys/fs/cgroup
-  fi
+  [[ -z $PIDS_CGROUP_ROOT ]] || echo "$PIDS_CGROUP_ROOT"
+}
+
+# runtime_cgroup PID: the pids cgroup that the runtime PID (started by this
+# test, in the tests' PID namespace) makes for its container.
+runtime_cgroup() {
+  echo "$PIDS_CGROUP_ROOT/minidocker-$TEST_PIDNS-$1"
 }
 
 # pids_cgroup_line CGROUP_FILE_TEXT: the line of a /proc/PID/cgroup that
@@ -299,7 +325,7 @@ pids_cgroup_root() {
 pids_cgroup_line() {
   local line
   while IFS= read -r line; do
-    if [[ $(pids_cgroup_root) == /sys/fs/cgroup/pids ]]; then
+    if [[ $PIDS_CGROUP_ROOT == /sys/fs/cgroup/pids ]]; then
       [[ $line =~ ^[0-9]+:([^:]*,)?pids(,[^:]*)?: ]] && echo "$line"
     else
       [[ $line == 0::* ]] && echo "$line"
@@ -308,30 +334,31 @@ pids_cgroup_line() {
   return 0
 }
 
-# minidocker_cgroups: every minidocker-* cgroup directory on the machine, up
-# to three levels under /sys/fs/cgroup (like find -maxdepth 3), one per line.
-minidocker_cgroups() {
-  find_minidocker_cgroups
-  if ((${#MINIDOCKER_CGROUPS[@]})); then
-    printf '%s\n' "${MINIDOCKER_CGROUPS[@]}"
+# own_cgroups: every minidocker-* cgroup made by a runtime of the tests' PID
+# namespace (lib's minidocker_cgroups TEST_PIDNS), one per line.
+own_cgroups() {
+  find_own_cgroups
+  if ((${#OWN_CGROUPS[@]})); then
+    printf '%s\n' "${OWN_CGROUPS[@]}"
   fi
 }
 
-# find_minidocker_cgroups: the same into the array MINIDOCKER_CGROUPS, without
-# a fork (forks are what make a test slow).
-find_minidocker_cgroups() {
-  local cgroup
-  MINIDOCKER_CGROUPS=()
-  for cgroup in /sys/fs/cgroup/minidocker-* /sys/fs/cgroup/*/minidocker-* \
-    /sys/fs/cgroup/*/*/minidocker-*; do
-    [[ -d $cgroup ]] && MINIDOCKER_CGROUPS+=("$cgroup")
+# find_own_cgroups: the same into the array OWN_CGROUPS, without a fork
+# (forks are what make a test slow): up to three levels under
+# /sys/fs/cgroup, like lib's minidocker_cgroups.
+find_own_cgroups() {
+  local cgroup name=minidocker-$TEST_PIDNS-
+  OWN_CGROUPS=()
+  for cgroup in /sys/fs/cgroup/"$name"* /sys/fs/cgroup/*/"$name"* \
+    /sys/fs/cgroup/*/*/"$name"*; do
+    [[ -d $cgroup ]] && OWN_CGROUPS+=("$cgroup")
   done
   return 0
 }
 
 # verified_pids_cgroup LIMIT: wait (WAIT_TIMEOUT s at most) until the container_bg
 # container sits in a pids cgroup that will hold it: exactly one minidocker-*
-# directory, whose pids.max reads back as a number <= LIMIT and whose
+# directory of the tests' PID namespace (own_cgroups), whose pids.max reads back as a number <= LIMIT and whose
 # cgroup.procs holds the container's first process. Prints the directory;
 # prints why not on stderr and fails otherwise.
 verified_pids_cgroup() {
@@ -339,7 +366,8 @@ verified_pids_cgroup() {
   while ((SECONDS < deadline)); do
     [[ -n $first || -z ${RUNTIME_PID:-} ]] || first=$(children_of "$RUNTIME_PID")
     first=${first%% *}
-    mapfile -t cgroups < <(minidocker_cgroups)
+    find_own_cgroups
+    cgroups=("${OWN_CGROUPS[@]}")
     if ! container_is_running; then
       why="the runtime ended before its container was in a pids cgroup"
       break
@@ -445,9 +473,11 @@ snapshot_host() {
   BG_TIMEOUT_PIDS=()
   # An earlier run killed by SIGKILL may have left empty cgroups: remove them
   # (rmdir fails on a cgroup that still holds processes, which then counts).
+  # Only the tests' own: another suite's, in another PID namespace, may be
+  # in use (a new cgroup is empty for a moment).
   local cgroup
-  find_minidocker_cgroups
-  for cgroup in "${MINIDOCKER_CGROUPS[@]}"; do
+  find_own_cgroups
+  for cgroup in "${OWN_CGROUPS[@]}"; do
     rmdir "$cgroup" 2>/dev/null || true
   done
   HOST_SNAPSHOT=taken
@@ -558,10 +588,10 @@ check_host_restored() {
     kill_strays
   fi
 
-  find_minidocker_cgroups
-  if ((${#MINIDOCKER_CGROUPS[@]})); then
-    problems+=("minidocker cgroups were left behind (now removed):$(printf '\n%s' "${MINIDOCKER_CGROUPS[@]}")")
-    for cgroup in "${MINIDOCKER_CGROUPS[@]}"; do
+  find_own_cgroups
+  if ((${#OWN_CGROUPS[@]})); then
+    problems+=("minidocker cgroups were left behind (now removed):$(printf '\n%s' "${OWN_CGROUPS[@]}")")
+    for cgroup in "${OWN_CGROUPS[@]}"; do
       while read -r pid; do
         kill -KILL "$pid" 2>/dev/null || true
       done <"$cgroup/cgroup.procs"
