@@ -1,16 +1,19 @@
 #!/usr/bin/env bash
 # grade.sh: grade a lab. Compiles the student's container.c exactly as the
 # stages are compiled, runs the stage's own tests against it (the same bats
-# files that test the reference stages) with the property tests of every
-# earlier stage, and prints a scorecard: ✓ or ✗ for each check, a hint for
-# each ✗ that points at the lab's step, and a total. `make grade` runs it.
+# files that test the reference stages) with the property tests (bats tag
+# `property`) of every earlier stage, and prints a scorecard: ✓ or ✗ for
+# each check, a hint for each ✗ that points at the lab's step, and a total.
+# `make grade` runs it.
 #
 # The safety net: each test file runs in throwaway mount, UTS and PID
 # namespaces, with / made shared in it as systemd makes it, so whatever a
 # broken binary mounts or renames stays there, and every process it leaves
 # dies with the namespace. Inside, the tests' own teardown checks that no
 # mount, cgroup, hostname change or process is left; every container is
-# bounded by a timeout, and each file by a time limit.
+# bounded by a timeout, and each file by a time limit. A stage names its
+# cgroup after its PID namespace and pid, so two gradings side by side
+# neither see nor remove each other's.
 #
 # Exit status: 0 when every check passes; 1 when one fails or is skipped, or
 # the file does not compile; 2 for a usage error.
@@ -18,7 +21,8 @@ set -euo pipefail
 
 prog=labs/grade.sh
 kit=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-STAGES=(01-uts 02-pid 03-mountns-proc 04-chroot 05-cgroup-pids)
+# shellcheck source=lib/kit.bash
+. "$kit/lib/kit.bash"
 
 usage() {
     echo "Usage: $prog [--quick | --build-only] [--stage NN] [SRC]"
@@ -26,16 +30,18 @@ usage() {
 
 show_help() {
     usage
-    cat <<'EOF'
+    cat <<EOF
 Compile SRC (default: work/NN-name/container.c) as the stages are compiled,
-run stage NN's checks against it, and print a scorecard. NN is 01 to 05 (or
-03-mountns-proc); without --stage it comes from SRC's directory name.
+run stage NN's checks against it, and print a scorecard. NN is a stage, as
+03 or 03-mountns-proc; without --stage it comes from SRC's directory name.
+The stages: ${STAGES[*]}.
 
   sudo make grade STAGE=03                          your work/03-mountns-proc
   sudo make grade STAGE=03 SRC=path/to/container.c  any file, as stage 03
 
-  --quick        only stage NN's own checks, not the earlier stages' that
-                 it keeps (quicker while you work; then grade it in full)
+  --quick        only stage NN's own checks, not the earlier stages'
+                 properties that it keeps (quicker while you work; then
+                 grade it in full)
   --build-only   only compile it, into build/grade/NN-name, to try by hand
 
 The binary is left in build/grade/NN-name (try it by hand), the full test
@@ -43,32 +49,9 @@ output in build/grade/NN-name.log. The checks run containers: run it as root.
 Environment: CC, CFLAGS, LDFLAGS (as the Makefile passes them);
 CONTAINER_TIMEOUT, the seconds one container may run (default 15);
 WAIT_TIMEOUT, the seconds a check waits for a container to start, print or
-join its cgroup (default 3).
+join its cgroup (default 3); GRADE_DIR, where the binary and the log go
+instead of build/grade (two gradings of one stage at once need two).
 EOF
-}
-
-misuse() {
-    echo "$prog: $*" >&2
-    usage >&2
-    echo "Try '$prog --help' for more information." >&2
-    exit 2
-}
-
-die() {
-    echo "$prog: $*" >&2
-    exit 1
-}
-
-# stage_name ARG: the stage that ARG names (03, 3 or 03-mountns-proc).
-stage_name() {
-    local stage
-    for stage in "${STAGES[@]}"; do
-        if [[ $1 == "$stage" || $1 == "${stage%%-*}" || 0$1 == "${stage%%-*}" ]]; then
-            echo "$stage"
-            return 0
-        fi
-    done
-    return 1
 }
 
 ### the command line ###
@@ -76,18 +59,29 @@ stage_name() {
 stage='' src='' build_only='' quick=''
 while (($#)); do
     case $1 in
-        -h | --help) show_help; exit 0 ;;
-        --build-only) build_only=1; shift ;;
-        --quick) quick=1; shift ;;
+        -h | --help)
+            show_help
+            exit 0
+            ;;
+        --build-only)
+            build_only=1
+            shift
+            ;;
+        --quick)
+            quick=1
+            shift
+            ;;
         --stage)
             (($# >= 2)) || misuse "--stage needs a stage, e.g. --stage 03"
             stage=$(stage_name "$2") || misuse "no stage '$2' (the stages are: ${STAGES[*]})"
-            shift 2 ;;
+            shift 2
+            ;;
         -*) misuse "unknown option '$1'" ;;
         *)
             [[ -z $src ]] || misuse "one SRC at a time ('$src', then '$1')"
             src=$1
-            shift ;;
+            shift
+            ;;
     esac
 done
 if [[ -z $stage ]]; then
@@ -104,13 +98,14 @@ read -r -a cc <<<"${CC:-cc}"
 read -r -a cflags <<<"${CFLAGS--std=c11 -O2 -Wall -Wextra -Werror}"
 read -r -a ldflags <<<"${LDFLAGS--static}"
 
-# The binary goes beside a link to the rootfs: from 04 on, a stage finds its
-# default rootfs beside itself, as build/04-chroot finds build/rootfs.
-out_dir=$kit/build/grade
+# The binary goes beside a link to the rootfs: a stage with --rootfs finds
+# its default rootfs beside itself, as build/04-chroot finds build/rootfs.
+out_dir=${GRADE_DIR:-$kit/build/grade}
+mkdir -p "$out_dir"
+out_dir=$(cd "$out_dir" && pwd)
 binary=$out_dir/$stage
 log=$out_dir/$stage.log
-mkdir -p "$out_dir"
-ln -sfn ../rootfs "$out_dir/rootfs"
+ln -sfn "$(realpath -m --relative-to="$out_dir" "$kit/build/rootfs")" "$out_dir/rootfs"
 rm -f "$binary"
 
 if [[ -n $build_only ]]; then
@@ -141,14 +136,14 @@ fi
 for tool in bats unshare timeout; do
     command -v "$tool" >/dev/null || die "$tool is not installed (make deps installs it)"
 done
-if ((10#${stage%%-*} >= 4)) && [[ ! -d $kit/build/rootfs ]]; then
+if grep -q -- '--rootfs' "$kit/stages/$stage/container.c" && [[ ! -d $kit/build/rootfs ]]; then
     die "stage $stage runs in build/rootfs, which is missing: build it with: make rootfs"
 fi
 
 ### the checks ###
 
-# hint LAB NAME: the hint that labs/LAB/checks gives for the test NAME.
-# (Each check there is "✓ NAME" or "✗ NAME", its hint on the next line.)
+# hint LAB ID: the hint that labs/LAB/checks gives for the check ID.
+# (Each check there is "✓ ID" or "✗ ID", its hint on the next line.)
 hint() {
     local checks=$kit/labs/$1/checks line found=''
     [[ -f $checks ]] || return 0
@@ -166,80 +161,90 @@ hint() {
     return 0
 }
 
-# checks_of LAB FILTER: the names in labs/LAB/checks, those matching FILTER.
-checks_of() {
-    local line
-    [[ -f $kit/labs/$1/checks ]] || return 0
-    while IFS= read -r line; do
-        if [[ $line == "✓ "* || $line == "✗ "* ]]; then
-            line=${line#* }
-            [[ $line =~ $2 ]] && echo "$line"
-        fi
-    done <"$kit/labs/$1/checks"
-    return 0
+# tagged_tests FILE [TAG]: the names of FILE's tests, those tagged TAG (on
+# the `# bats test_tags=` line right above the @test), one a line.
+tagged_tests() {
+    awk -v tag="${2:-}" '
+        /^# bats test_tags=/ { tags = "," substr($0, 18) ","; gsub(/ /, "", tags); next }
+        /^@test "/ {
+            name = $0; sub(/^@test "/, "", name); sub(/" *\{ *$/, "", name)
+            if (tag == "" || index(tags, "," tag ",")) print name
+        }
+        /^[^#]/ { tags = "" }
+    ' "$1"
 }
 
 passed=0 total=0 not_passed=0
 : >"$log"
 
-# grade_file FILE_STAGE FILTER HEADING: run tests/FILE_STAGE.bats (the tests
-# whose names match FILTER) against the binary; print a line for each check.
+# grade_file FILE_STAGE HEADING [TAG]: run tests/FILE_STAGE.bats (the tests
+# tagged TAG; all without) against the binary; print a line for each check.
 grade_file() {
-    local file_stage=$1 filter=$2 heading=$3 file limit tap line result name reason lab_hint
-    local status=0 unfinished cgroup
-    local -A reported=()
+    local file_stage=$1 heading=$2 tag=${3:-} file limit tap line lab_hint
+    local status=0 unfinished grading_ns='' cgroup name id
+    local -a filter=()
+    local -A reported=() id_of=()
     file=$kit/tests/$file_stage.bats
+    [[ -z $tag ]] || filter=(--filter-tags "$tag")
+    while IFS=$'\t' read -r id name; do
+        id_of[$name]=$id
+    done < <(test_ids "$file")
     echo
     echo "$heading"
     # Generous, but a hung check cannot hold the grading forever.
-    limit=$((60 + 30 * $(bats --count -f "$filter" "$file")))
+    limit=$((60 + 30 * $(bats --count "${filter[@]}" "$file")))
     # In throwaway namespaces (see the top): / shared, as systemd has it, a
     # hostname and a /proc of their own; --kill-child takes every process
-    # of the PID namespace with it when bats ends or is stopped.
-    # shellcheck disable=SC2016 # $1 and $2 are for the inner bash
+    # of the PID namespace with it when bats ends or is stopped. The first
+    # line out is that PID namespace, whose cgroups are this grading's.
+    # shellcheck disable=SC2016 # $@ is for the inner bash
     tap=$(STAGE=$stage CONTAINER=$binary CONTAINER_TIMEOUT=${CONTAINER_TIMEOUT:-15} \
         WAIT_TIMEOUT=${WAIT_TIMEOUT:-3} \
         timeout -k 10 "$limit" \
         unshare --mount --uts --pid --fork --kill-child --mount-proc --propagation private \
-        bash -c 'mount --make-rshared / && exec bats --tap -f "$1" "$2"' \
-        bash "$filter" "$file" </dev/null 2>&1) || status=$?
-    printf '=== tests/%s.bats, the tests matching %s\n%s\n\n' "$file_stage" "$filter" "$tap" >>"$log"
+        bash -c 'readlink /proc/self/ns/pid && mount --make-rshared / && exec bats --tap "$@"' \
+        bash "${filter[@]}" "$file" </dev/null 2>&1) || status=$?
+    if [[ $tap =~ ^pid:\[([0-9]+)\] ]]; then
+        grading_ns=${BASH_REMATCH[1]}
+        tap=${tap#*$'\n'}
+    fi
+    printf '=== tests/%s.bats, the tests%s\n%s\n\n' "$file_stage" "${tag:+ tagged $tag}" "$tap" >>"$log"
     if ((status == 124 || status == 137)); then
         unfinished="stopped at the time limit: this file's checks may take $limit s in all"
-        # Its teardown did not run: remove the cgroups a container left, now
-        # empty, since every process of the grading's namespace is gone.
-        for cgroup in /sys/fs/cgroup/minidocker-* /sys/fs/cgroup/*/minidocker-*; do
-            if [[ -d $cgroup ]]; then
+        # Its teardown did not run: remove the cgroups its containers left,
+        # now empty, since every process of the grading's namespace is gone.
+        # Only this grading's: another one may be running beside it.
+        if [[ -n $grading_ns ]]; then
+            while IFS= read -r cgroup; do
                 rmdir "$cgroup" 2>/dev/null || true
-            fi
-        done
+            done < <(minidocker_cgroups "$grading_ns")
+        fi
     else
         unfinished="never ran: bats stopped before it (exit status $status; see ${log#"$kit"/})"
     fi
 
     while IFS= read -r line; do
-        [[ $line =~ ^(ok|not\ ok)\ [0-9]+\ (.*)$ ]] || continue
-        result=${BASH_REMATCH[1]} name=${BASH_REMATCH[2]}
+        tap_line "$line" || continue
+        name=$TAP_NAME
         total=$((total + 1))
-        if [[ $result == ok && $name == *" # skip"* ]]; then
-            reason=${name#*" # skip"}
-            reason=${reason# (}
-            name=${name%%" # skip"*}
-            reported[$name]=1
-            not_passed=$((not_passed + 1))
-            echo "  ? $name"
-            echo "      → skipped, so not passed: ${reason%)}"
-            continue
-        fi
         reported[$name]=1
-        if [[ $result == ok ]]; then
-            passed=$((passed + 1))
-            echo "  ✓ $name"
-            continue
-        fi
+        case $TAP_RESULT in
+            skip)
+                not_passed=$((not_passed + 1))
+                echo "  ? $name"
+                echo "      → skipped, so not passed: $TAP_WHY"
+                continue
+                ;;
+            ok)
+                passed=$((passed + 1))
+                echo "  ✓ $name"
+                continue
+                ;;
+        esac
         not_passed=$((not_passed + 1))
         echo "  ✗ $name"
-        lab_hint=$(hint "$file_stage" "$name")
+        lab_hint=''
+        [[ -z ${id_of[$name]:-} ]] || lab_hint=$(hint "$file_stage" "${id_of[$name]}")
         if [[ -z $lab_hint ]]; then
             lab_hint="see the test in tests/$file_stage.bats (labs/$file_stage/checks has no hint for it)"
         elif [[ $file_stage != "$stage" ]]; then
@@ -255,14 +260,16 @@ grade_file() {
         not_passed=$((not_passed + 1))
         echo "  ✗ $name"
         echo "      → $unfinished"
-    done < <(checks_of "$file_stage" "$filter")
+    done < <(tagged_tests "$file" "$tag")
 }
 
-for earlier in "${STAGES[@]}"; do
-    [[ $earlier == "$stage" || -n $quick ]] && break
-    grade_file "$earlier" '^[^0-9]' "What $earlier built, which $stage keeps:"
-done
-grade_file "$stage" '' "What $stage adds (this lab: labs/$stage/README.md):"
+if [[ -z $quick ]]; then
+    for earlier in "${STAGES[@]}"; do
+        [[ $earlier == "$stage" ]] && break
+        grade_file "$earlier" "What $earlier built, which $stage keeps:" property
+    done
+fi
+grade_file "$stage" "What $stage adds (this lab: labs/$stage/README.md):"
 
 echo
 echo "score: $passed/$total checks pass"
