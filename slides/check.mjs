@@ -2,10 +2,17 @@
 // Check the built decks (node slides/build.mjs first) in headless Chromium,
 // as a room would see them:
 //
-// - the generated slides show what slides/lib.mjs makes from the stages'
-//   sources and READMEs now, in the same order in both languages, and every
-//   code block on a slide is a generated one (so every command and output
-//   shown is one tests/tryit runs);
+// - what the generated slides show is what the sources say now, found here
+//   without slides/lib.mjs: each diff slide's + and - lines are lines that
+//   `diff -u` of the two stages' container.c adds and removes, in order, and
+//   every changed line of code above the line that starts the shared part
+//   (/*** below: the same in every stage ***/) is shown; each code slide's
+//   lines are the function's lines in the .c file, all of them; each try-it
+//   slide's blocks are the README's console blocks, as they are;
+// - the rendered decks are what slides/lib.mjs makes now (a deck built
+//   before a source changed fails here), in the same order in both
+//   languages, and every code block on a slide is a generated one (so every
+//   command and output shown is one tests/tryit runs);
 // - every slide has speaker notes;
 // - no slide's content overflows its slide, and no line of code its box;
 // - every image loads, and the page loads nothing from the network;
@@ -17,12 +24,13 @@
 // Chromium is Debian's /usr/bin/chromium (or $CHROME_PATH), driven by
 // playwright-core, which never downloads a browser of its own.
 
-import { mkdirSync, mkdtempSync, rmSync, existsSync, readdirSync, unlinkSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, existsSync, readdirSync, unlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { chromium } from 'playwright-core';
-import { KIT, LANGS, assemble } from './lib.mjs';
+import { KIT, LANGS, SHARED_BANNER, assemble } from './lib.mjs';
 
 const USAGE = `Usage: node slides/check.mjs [--lang LANG]
 Check build/slides/{en,zh}/index.html in headless Chromium (build them first
@@ -71,6 +79,141 @@ if (langs.length === LANGS.length) {
   if (ids.some((list) => list !== ids[0])) {
     problem(`the decks do not show the same generated slides in the same order:\n${LANGS.map((lang, i) => `    ${lang}: ${ids[i]}`).join('\n')}`);
   }
+}
+
+// What the sources say, read here without lib.mjs, so that a slide that
+// is stale, or a lib.mjs that shows the wrong thing, is found.
+const norm = (text) => text.replace(/\s+/g, ' ').trim();
+const sourceLines = (path) => readFileSync(join(KIT, path), 'utf8').replace(/\n$/, '').split('\n');
+const isCommentLine = (text) => /^(?:\/\*|\*|\/\/)/.test(text.trim());
+const isPlumbingLine = (text) => /^#(?:include\b|define _GNU_SOURCE\b|define STAGE\b)/.test(text);
+
+// The lines `diff -u FROM TO` adds (+) and removes (-): { '+': [...], '-':
+// [...] }, each { text, number } with its line number in its file.
+function changedLines(fromPath, toPath) {
+  let output;
+  try {
+    output = execFileSync('diff', ['-u', join(KIT, fromPath), join(KIT, toPath)], { encoding: 'utf8' });
+  } catch (error) {
+    if (error.status !== 1) throw error; // 1 means: they differ
+    output = error.stdout;
+  }
+  const changed = { '+': [], '-': [] };
+  let oldNumber = 0;
+  let newNumber = 0;
+  for (const line of output.split('\n').slice(2)) {
+    const header = line.match(/^@@ -(\d+)(?:,\d+)? \+(\d+)/);
+    if (header) [oldNumber, newNumber] = [Number(header[1]), Number(header[2])];
+    else if (line[0] === '-') changed['-'].push({ text: line.slice(1), number: oldNumber++ });
+    else if (line[0] === '+') changed['+'].push({ text: line.slice(1), number: newNumber++ });
+    else if (line[0] === ' ') [oldNumber, newNumber] = [oldNumber + 1, newNumber + 1];
+  }
+  return changed;
+}
+
+// Match PIECES (the lines shown, a long line wrapped into several) in order
+// against LINES ([{ text }]): each piece is the next line that equals it, or
+// else contains it. Returns the pieces each line got, or the first piece
+// that is not there.
+function matchInOrder(pieces, lines) {
+  const got = new Map();
+  let at = 0;
+  for (const piece of pieces) {
+    const text = norm(piece);
+    if (text === '') continue;
+    let found = lines.findIndex((line, i) => i >= at && norm(line.text) === text);
+    if (found === -1) found = lines.findIndex((line, i) => i >= at && norm(line.text).includes(text));
+    if (found === -1) return { missing: piece };
+    at = found;
+    got.set(lines[found], [...(got.get(lines[found]) || []), text]);
+  }
+  return { got };
+}
+const shownWhole = (got, line) => norm((got.get(line) || []).join(' ')) === norm(line.text);
+
+// The problems of one group of generated slides (those with one caption but
+// for its "· i/n"): the lines of their code blocks, against the sources.
+function sourceProblems(where, caption, blocks) {
+  const problems = [];
+  const stale = `: rebuild with node slides/build.mjs, or fix slides/lib.mjs`;
+  let match;
+  if ((match = caption.match(/^diff -U2 (stages\/[^ ]+\/container\.c) (stages\/[^ ]+\/container\.c)$/))) {
+    const [, fromPath, toPath] = match;
+    const changed = changedLines(fromPath, toPath);
+    const toLines = new Set(sourceLines(toPath).map(norm));
+    const pieces = { '+': [], '-': [] };
+    for (const line of blocks.flatMap((block) => block.split('\n'))) {
+      if (line.startsWith('@@')) {
+        const context = norm(line.slice(2));
+        if (context !== '' && context !== '…' && !toLines.has(context)) problems.push(`${where}: the heading "${line}" is no line of ${toPath}${stale}`);
+      } else if (line[0] === ' ') {
+        if (norm(line) !== '' && ![...toLines].some((text) => text.includes(norm(line)))) {
+          problems.push(`${where}: the unchanged line "${line}" is not in ${toPath}${stale}`);
+        }
+      } else if (line[0] === '+' || line[0] === '-') {
+        pieces[line[0]].push(line.slice(1));
+      } else {
+        problems.push(`${where}: "${line}" is no line of a diff`);
+      }
+    }
+    const shared = { '-': sourceLines(fromPath).indexOf(SHARED_BANNER) + 1, '+': sourceLines(toPath).indexOf(SHARED_BANNER) + 1 };
+    for (const sign of ['+', '-']) {
+      const { got, missing } = matchInOrder(pieces[sign], changed[sign]);
+      if (missing !== undefined) {
+        problems.push(`${where}: "${sign}${missing}" is not a line that diff -u ${fromPath} ${toPath} ${sign === '+' ? 'adds' : 'removes'}, in this order${stale}`);
+        continue;
+      }
+      // The lesson is above the banner: each changed line of code there is
+      // shown (the header comment and the #includes are said elsewhere).
+      if (shared['+'] === 0 || shared['-'] === 0) continue;
+      for (const line of changed[sign]) {
+        // (A line of punctuation alone, such as "}", the two diffs may pair
+        // differently: a word is needed.)
+        if (line.number >= shared[sign] || !/\w/.test(line.text) || isCommentLine(line.text) || isPlumbingLine(line.text)) continue;
+        if (!shownWhole(got, line)) {
+          problems.push(`${where}: diff -u ${fromPath} ${toPath} ${sign === '+' ? 'adds' : 'removes'} line ${line.number}, "${line.text.trim()}", and the slides do not show it${stale}`);
+        }
+      }
+    }
+  } else if ((match = caption.match(/^(stages\/[^ ]+\/container\.c): ((?:\w+\(\)(?:, )?)+)$/))) {
+    const path = match[1];
+    const lines = sourceLines(path).map((text) => ({ text }));
+    const pieces = blocks.flatMap((block) => block.split('\n')).filter((line) => !/^\/\* \w+\(\), continued \*\/$/.test(line));
+    const { got, missing } = matchInOrder(pieces, lines);
+    if (missing !== undefined) return [`${where}: "${missing}" is not a line of ${path}, in this order${stale}`];
+    for (const name of match[2].split(', ').map((call) => call.slice(0, -2))) {
+      const head = lines.findIndex(({ text }) => new RegExp(`^[A-Za-z_].*\\b${name}\\(`).test(text) && !text.endsWith(';'));
+      const end = lines.findIndex(({ text }, i) => i > head && text === '}');
+      if (head === -1 || end === -1) {
+        problems.push(`${where}: ${path} has no function ${name}()`);
+        continue;
+      }
+      for (const line of lines.slice(head, end + 1)) {
+        if (line.text.trim() !== '' && !shownWhole(got, line)) {
+          problems.push(`${where}: ${name}() in ${path} has the line "${line.text.trim()}", and the slides do not show it${stale}`);
+          break;
+        }
+      }
+    }
+  } else if ((match = caption.match(/^(stages\/[^ ]+\/README\.md), blocks? ([\d, ]+?)(?: \(.*\))? · run by tests\/tryit$/))) {
+    const path = match[1];
+    const consoleBlocks = [];
+    let open = null;
+    for (const line of sourceLines(path)) {
+      if (open === null && /^```console\b/.test(line)) open = [];
+      else if (open !== null && line === '```') {
+        consoleBlocks.push(open.join('\n'));
+        open = null;
+      } else if (open !== null) open.push(line);
+    }
+    const want = match[2].split(', ').map((number) => consoleBlocks[Number(number) - 1]);
+    if (JSON.stringify(want) !== JSON.stringify(blocks)) {
+      problems.push(`${where}: its blocks are not console blocks ${match[2]} of ${path} as they are${stale}`);
+    }
+  } else {
+    problems.push(`${where}: the caption "${caption}" names no source this check knows`);
+  }
+  return problems;
 }
 
 mkdirSync(shots, { recursive: true });
@@ -161,6 +304,7 @@ try {
           images,
           note: notes.get(index) || '',
           fragment: source ? source.dataset.fragment : null,
+          caption: source ? source.textContent.trim() : '',
           blocks: [...section.querySelectorAll('pre')].map((pre) => pre.textContent.replace(/\n$/, '')),
         };
       });
@@ -189,6 +333,16 @@ try {
           : `${lang} slide ${slide.index + 1}: shows ${slide.fragment} where the sources make ${fragment.id}: rebuild with node slides/build.mjs`);
       }
     });
+    // The same slides, against the sources themselves.
+    const groups = new Map();
+    for (const slide of shown) {
+      const caption = slide.caption.replace(/ · \d+\/\d+$/, '');
+      if (!groups.has(caption)) groups.set(caption, { first: slide, blocks: [] });
+      groups.get(caption).blocks.push(...slide.blocks);
+    }
+    for (const [caption, group] of groups) {
+      for (const message of sourceProblems(`${lang} slide ${group.first.index + 1} (${group.first.fragment})`, caption, group.blocks)) problem(message);
+    }
     if (requests.length > 0) problem(`${lang}: the deck asks the network for ${requests.slice(0, 3).join(', ')}: it must work offline`);
     if (errors.length > 0) problem(`${lang}: JavaScript errors: ${errors.join('; ')}`);
 
@@ -250,4 +404,4 @@ if (problems.length > 0) {
   console.log(`slides-check: ${problems.length} problem(s)`);
   process.exit(1);
 }
-console.log('slides-check: both decks render, fit, load offline, and show what the sources make now');
+console.log(`slides-check: ${langs.length === 1 ? 'the deck renders, fits, loads' : 'both decks render, fit, load'} offline, and show${langs.length === 1 ? 's' : ''} what the sources say now`);

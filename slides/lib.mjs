@@ -18,14 +18,21 @@
 //                                                 blocks: tryit 01-uts 1 2)
 
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const SLIDES_DIR = dirname(fileURLToPath(import.meta.url));
 export const KIT = dirname(SLIDES_DIR);
-export const STAGES = ['01-uts', '02-pid', '03-mountns-proc', '04-chroot', '05-cgroup-pids'];
+// The stages: the directories stages/NN-name/ that hold a container.c, in
+// order. The one list of stages (lib/kit.bash and the Makefile read the same
+// directories).
+export const STAGES = readdirSync(join(KIT, 'stages'), { withFileTypes: true })
+  .filter((entry) => entry.isDirectory() && /^[0-9][0-9]-/.test(entry.name) &&
+    existsSync(join(KIT, 'stages', entry.name, 'container.c')))
+  .map((entry) => entry.name)
+  .sort();
 export const LANGS = ['en', 'zh'];
 
 // What fits on a slide at the theme's 22px code (slides/theme.css).
@@ -57,16 +64,31 @@ function functionRange(lines, name, stage) {
   return [start, close + 1];
 }
 
-// A stage's source as its diff slides compare it, tabs as four spaces: its
-// sections (from the first /*** banner ***/ on) without the command-line
-// section. What is left out (the header comment, which the slides' prose
-// says, the #includes, the STAGE name, and the parsing of the options) is
-// plumbing; `make diff STAGE=NN` shows the whole diff.
+// The line above which each stage holds its lesson, and below which the
+// plumbing every stage shares, byte for byte.
+export const SHARED_BANNER = '/*** below: the same in every stage ***/';
+
+// A stage's source as its diff slides compare it, tabs as four spaces: the
+// lesson, from the end of the header comment down to the SHARED_BANNER,
+// without the #includes and the STAGE name. What is left out is the header
+// comment, which the slides' prose says, and plumbing, identical below the
+// banner; `make diff STAGE=NN` shows the whole diff. (A source without the
+// banner, as the stages were before it: its sections from the first
+// /*** banner ***/ on, without the command-line section.)
 export function diffableSource(stage) {
   const lines = sourceLines(stage);
+  const shared = lines.indexOf(SHARED_BANNER);
+  if (shared !== -1) {
+    const headerEnd = lines[0] === '/*' ? lines.indexOf(' */') + 1 : 0;
+    const kept = lines.slice(headerEnd, shared)
+      .filter((line) => !/^#(?:include\b|define _GNU_SOURCE\b|define STAGE\b)/.test(line));
+    while (kept.length > 0 && kept[0].trim() === '') kept.shift();
+    while (kept.length > 0 && kept.at(-1).trim() === '') kept.pop();
+    return kept;
+  }
   const banner = (line) => /^\/\*\*\* .* \*\*\*\/$/.test(line);
   const first = lines.findIndex(banner);
-  if (first === -1) throw new Error(`stages/${stage}/container.c has no /*** section banner ***/`);
+  if (first === -1) throw new Error(`stages/${stage}/container.c has neither the line ${SHARED_BANNER} nor any /*** section banner ***/`);
   const kept = [];
   let skipping = false;
   for (const line of lines.slice(first)) {
