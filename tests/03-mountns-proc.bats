@@ -53,7 +53,10 @@ teardown() {
   assert_output "$HOST_MOUNTINFO"
 }
 
-# bats test_tags=property,id:no-propagation
+# Mutant (tests/run phase 3): / not made private before mounting /proc, which
+# then leaks onto a host whose / is shared.
+# mutant no-private: /MS_REC | MS_PRIVATE, NULL), NULL,$/,+1d
+# bats test_tags=property,catches:no-private,id:no-propagation
 @test "with / shared (rshared), the container's mounts still do not propagate out" {
   requires root unshare
   # An outer mount namespace, cut off from the host (private) and then made

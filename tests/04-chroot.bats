@@ -36,7 +36,10 @@ teardown() {
   done
 }
 
-# bats test_tags=property,id:workdir-root
+# Mutant (tests/run phase 3): chroot without chdir, the working directory
+# still in the host's tree.
+# mutant no-chdir: /check(chdir("\/"), NULL/d
+# bats test_tags=property,catches:no-chdir,id:workdir-root
 @test "the container's working directory is /" {
   requires root rootfs
   cd "$BATS_TEST_TMPDIR"

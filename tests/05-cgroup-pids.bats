@@ -29,7 +29,9 @@ assert_in_pids_cgroup() {
 
 #--- what 05-cgroup-pids adds --------------------------------------------------
 
-# bats test_tags=property,cgroup,id:own-cgroup
+# Mutant (tests/run phase 3): the cgroup never removed.
+# mutant no-cleanup: /atexit(cgroup_remove)/,+1d
+# bats test_tags=property,cgroup,catches:no-cleanup,id:own-cgroup
 @test "the container runs in its own minidocker cgroup with pids.max 20, removed after" {
   requires root rootfs pids_cgroup
   container_bg run sh -c 'cat /proc/self/cgroup; echo ready; read line'
@@ -67,7 +69,10 @@ assert_in_pids_cgroup() {
   [[ ! -e $CGROUP ]] || fail "$CGROUP is still there after the container ended"
 }
 
-# bats test_tags=property,cgroup,id:joined-killed
+# Mutant (tests/run phase 3): a cgroup emptied only by the PID namespace, so
+# what joined from outside stays.
+# mutant no-kill: /"cgroup.kill", "1"/,+6d
+# bats test_tags=property,cgroup,catches:no-kill,id:joined-killed
 @test "a process that joined the cgroup from outside is killed when CMD ends, and the cgroup removed" {
   requires root rootfs pids_cgroup
   # The PID namespace takes the container's own processes with it. This one
