@@ -16,6 +16,8 @@ set -euo pipefail
 prog=${0##*/}
 script_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 kit=$(cd "$script_dir/../.." && pwd)
+# shellcheck source=lib/kit.bash
+. "$kit/lib/kit.bash"
 vm_dir=$kit/build/vm
 cache_dir=$vm_dir/cache
 
@@ -57,30 +59,17 @@ Environment:
                          (default 1 when the host has 2 CPUs or more)
   VM_STAGES="04 05"      run only these stages' part of the suite
                          (tests/run STAGE...; default: all of it)
+  VM_RUN=cgroup-only|full  only what depends on the cgroup layout (tests/run
+                         --cgroup-only: make test), or the full matrix
+                         (tests/run --full: make test-full); default: neither
   VM_SKIP_PHASES=2,3     leave these phases of tests/run out, and with
                          'plumbing' the tests tagged so (tests/run
                          --skip-phases). make test leaves out 2 and 3, which
-                         prove the tests honest, and the plumbing (usage,
-                         exit statuses, signals), which depends on neither
-                         the kernel nor the cgroup layout: the host runs them
+                         prove the tests honest and run on the host
 EOF
 }
 
-die() {
-    echo "$prog: $*" >&2
-    exit 1
-}
-
-misuse() {
-    echo "$prog: $*" >&2
-    usage >&2
-    echo "Try '$prog --help' for more information." >&2
-    exit 2
-}
-
-step() {
-    echo "vm: $*"
-}
+# die, misuse and step: lib/kit.bash's (step says "run-vm.sh: ...").
 
 ### arguments ###
 
@@ -100,6 +89,10 @@ smp=${VM_SMP:-1}
 memory=${VM_MEMORY:-1G}
 parallel=${VM_PARALLEL:-$(($(nproc) >= 2))}
 read -r -a stages <<<"${VM_STAGES:-}"
+vm_run=${VM_RUN:-}
+[[ -z $vm_run || $vm_run == cgroup-only || $vm_run == full ]] || misuse "VM_RUN must be cgroup-only or full, not '$vm_run'"
+run_option=()
+[[ -z $vm_run ]] || run_option=("--$vm_run")
 skip_phases=${VM_SKIP_PHASES:-}
 [[ $skip_phases =~ ^(([0-9]|plumbing)(,([0-9]|plumbing))*)?$ ]] ||
     misuse "VM_SKIP_PHASES must be phase numbers or 'plumbing', such as 2,3,plumbing, not '$skip_phases'"
@@ -243,7 +236,7 @@ build_initramfs() {
     # The kit, as the tests expect it: the stages' sources are there for
     # phase 3, which reuses the mutants built on the host.
     cp -a -- "${stage_binaries[@]}" "$kit/build/rootfs" "$kit/build/mutants" "$root/kit/build/"
-    cp -a -- "$kit/stages" "$root/kit/stages"
+    cp -a -- "$kit/stages" "$kit/lib" "$root/kit/"
     mkdir -p "$root/kit/tests"
     for file in "$kit"/tests/*; do
         [[ $file == "$script_dir" ]] || cp -a -- "$file" "$root/kit/tests/"
@@ -303,7 +296,7 @@ run_layout() {
     local layout=$1 started=$SECONDS qemu_status=0 stage_list
     stage_list=$(IFS=,; echo "${stages[*]}")
     boot_vm "$layout" "$vm_accel" "$vm_timeout" "$vm_dir/$layout.log" \
-        "minidocker.cgroup=$layout${stage_list:+ minidocker.stages=$stage_list}${skip_phases:+ minidocker.skip=$skip_phases}" || qemu_status=$?
+        "minidocker.cgroup=$layout${stage_list:+ minidocker.stages=$stage_list}${skip_phases:+ minidocker.skip=$skip_phases}${vm_run:+ minidocker.run=$vm_run}" || qemu_status=$?
     echo "$((SECONDS - started)) $qemu_status" >"$scratch_dir/$layout.ran"
 }
 
@@ -366,7 +359,7 @@ count_expected() {
 
 # Counting runs bats once per test file and stage: let it overlap the build
 # of the initramfs.
-(cd "$kit" && tests/run --count --no-labs --skip-phases="$skip_phases" "${stages[@]}") >"$scratch_dir/count" 2>&1 &
+(cd "$kit" && tests/run --count --no-labs --skip-phases="$skip_phases" "${run_option[@]}" "${stages[@]}") >"$scratch_dir/count" 2>&1 &
 count_pid=$!
 # The VM has no compiler: phase 3's mutants are built here.
 (cd "$kit" && tests/run --build-mutants "${stages[@]}") ||
