@@ -362,7 +362,7 @@ count_expected() {
 (cd "$kit" && tests/run --count --no-labs --skip-phases="$skip_phases" "${run_option[@]}" "${stages[@]}") >"$scratch_dir/count" 2>&1 &
 count_pid=$!
 # The VM has no compiler: phase 3's mutants are built here.
-(cd "$kit" && tests/run --build-mutants "${stages[@]}") ||
+(cd "$kit" && tests/run --build-mutants --skip-phases="$skip_phases" "${stages[@]}") ||
     die "tests/run --build-mutants failed (the VMs need it, and tests/run --count)"
 mkdir -p "$kit/build/mutants"
 build_initramfs
