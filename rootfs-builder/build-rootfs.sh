@@ -35,21 +35,9 @@ Needs root, for mknod. Running it again replaces DIR with a fresh tree.
 EOF
 }
 
-die() {
-    echo "$prog: $*" >&2
-    exit 1
-}
-
-misuse() {
-    echo "$prog: $*" >&2
-    usage >&2
-    echo "Try '$prog --help' for more information." >&2
-    exit 2
-}
-
-step() {
-    echo "rootfs: $*"
-}
+# die, misuse and step: lib/kit.bash's.
+# shellcheck source=lib/kit.bash
+. "$repo_root/lib/kit.bash"
 
 ### arguments ###
 

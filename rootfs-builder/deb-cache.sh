@@ -3,7 +3,8 @@
 # deb-cache.sh: Debian packages kept as .deb files in a cache folder, fetched
 # with apt-get download. Sourced by rootfs-builder/build-rootfs.sh (for
 # busybox-static) and tests/vm/run-vm.sh (the kernel, bash-static). The
-# caller sets cache_dir and defines step (its progress lines).
+# caller sets cache_dir and sources lib/kit.bash first (step, its progress
+# lines).
 
 # cached_deb PACKAGE: the newest .deb of PACKAGE (which may be a glob) in the
 # cache; fails if there is none.
