@@ -138,7 +138,7 @@ grading() {
     for arg in "$@"; do
         case $arg in
             @starter)
-                if ! starter "${key%-starter}" "$dir" 2>"$dir/out"; then
+                if ! starter "${key%-starter}" "$dir/src" 2>"$dir/out"; then
                     echo 99 >"$dir/status"
                     return 0
                 fi
