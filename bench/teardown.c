@@ -5,7 +5,11 @@
  * sleeping processes (N in all, so pids.max = N fits exactly), waits until
  * the container's pids cgroup counts all N, then asks the container to stop
  * and measures the time from that request until the cgroup directory is
- * gone, and until the runtime has exited.
+ * gone, and until the runtime has exited. The cgroup is CGROUP_ROOT's
+ * minidocker-PIDNS-PID, as the stage names it: PID is the runtime's pid and
+ * PIDNS the inode number of its PID namespace (/proc/PID/ns/pid). bench/run
+ * gives CGROUP_ROOT as lib/kit.bash finds it (cgroup_root pids), so the
+ * cgroup layout is told apart in one place.
  *
  * The stop request is a line on the container's stdin: its first process
  * (the shell, PID 1 inside) reads it and exits. When the PID 1 of a PID
@@ -27,15 +31,15 @@
  *   {"processes":1000,"pids_max":1000,"cgroup_gone_ms":12.345,"runtime_exit_ms":12.789}
  * (pids_max and cgroup_gone_ms are null with --unshare).
  *
- * Usage: teardown RUNTIME ROOTFS PROCESSES [REPEATS]
- *        teardown --unshare ROOTFS PROCESSES [REPEATS]
- * bench/run builds it into build/bench/teardown; it needs root.
+ * Usage: teardown RUNTIME CGROUP_ROOT ROOTFS PROCESSES
+ *        teardown --unshare ROOTFS PROCESSES
+ * bench/run builds it into build/bench/teardown, and runs it once a
+ * measure; it needs root.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <linux/magic.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdalign.h>
@@ -44,7 +48,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/inotify.h>
-#include <sys/statfs.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -93,19 +97,7 @@ static void sleep_ms(long ms)
 	nanosleep(&ts, NULL);
 }
 
-/*** the cgroup hierarchy, found as stage 05 finds it ***/
-
-/* statfs(2): cgroup2 on /sys/fs/cgroup is unified (v2); otherwise the v1
- * pids controller has its own mount at /sys/fs/cgroup/pids. */
-static const char *pids_hierarchy(void)
-{
-	struct statfs fs;
-
-	if (statfs("/sys/fs/cgroup", &fs) == -1)
-		fail("statfs(\"/sys/fs/cgroup\")");
-	return fs.f_type == CGROUP2_SUPER_MAGIC ? "/sys/fs/cgroup"
-						: "/sys/fs/cgroup/pids";
-}
+/*** the container's cgroup ***/
 
 /* The number in a cgroup file such as pids.current; -1 if there is none. */
 static long read_number(const char *path)
@@ -132,7 +124,7 @@ static long read_number(const char *path)
 struct run {
 	const char *runtime;	/* a kit stage, or NULL for unshare */
 	const char *rootfs;
-	const char *hierarchy;	/* where the stage makes its cgroup */
+	const char *hierarchy;	/* CGROUP_ROOT: where the stage makes its cgroup */
 	long processes;
 };
 
@@ -204,16 +196,42 @@ static int watch_hierarchy(const char *hierarchy)
 	return watch;
 }
 
-/* The stage names its cgroup after its own pid. Wait until the cgroup holds
- * every process, as many as pids.max allows. */
-static void wait_until_full(const struct run *run, const char *cgroup,
-			    double deadline)
+/* The name the stage gives its cgroup: minidocker-PIDNS-PID, its pid and
+ * the inode number of its PID namespace (a pid alone is unique only within
+ * its namespace). The runtime was forked from this program, so its
+ * namespace is this program's, whether or not it has exec'd yet. */
+static void cgroup_name(char *name, size_t size, pid_t runtime_pid)
+{
+	char ns_path[64];
+	struct stat ns;
+
+	snprintf(ns_path, sizeof ns_path, "/proc/%d/ns/pid", (int)runtime_pid);
+	if (stat(ns_path, &ns) == -1)
+		fail("stat(\"%s\")", ns_path);
+	snprintf(name, size, "minidocker-%lu-%d", (unsigned long)ns.st_ino,
+		 (int)runtime_pid);
+}
+
+/* Wait until the cgroup holds every process, as many as pids.max allows.
+ * (Stages built before they named cgroups minidocker-PIDNS-PID used
+ * minidocker-PID: that name is tried too, and CGROUP becomes the one found.) */
+static void wait_until_full(const struct run *run, char *cgroup, size_t size,
+			    pid_t runtime_pid, double deadline)
 {
 	char pids_current[PATH_MAX];
+	char old_current[PATH_MAX];
 
 	snprintf(pids_current, sizeof pids_current, "%s/%s/pids.current",
 		 run->hierarchy, cgroup);
-	while (read_number(pids_current) != run->processes) {
+	snprintf(old_current, sizeof old_current, "%s/minidocker-%d/pids.current",
+		 run->hierarchy, (int)runtime_pid);
+	for (;;) {
+		if (read_number(pids_current) == run->processes)
+			return;
+		if (read_number(old_current) == run->processes) {
+			snprintf(cgroup, size, "minidocker-%d", (int)runtime_pid);
+			return;
+		}
 		if (now_ms() > deadline)
 			failx("%s is %ld, not %ld", pids_current,
 			      read_number(pids_current), run->processes);
@@ -273,11 +291,13 @@ static struct result measure(const struct run *run)
 	}
 	close(to_container[0]);
 	close(from_container[1]);
-	snprintf(cgroup, sizeof cgroup, "minidocker-%d", (int)runtime_pid);
+	if (run->runtime)
+		cgroup_name(cgroup, sizeof cgroup, runtime_pid);
 
 	wait_until_ready(from_container[0], runtime_pid, deadline);
 	if (run->runtime)
-		wait_until_full(run, cgroup, deadline);
+		wait_until_full(run, cgroup, sizeof cgroup, runtime_pid,
+				deadline);
 
 	/* The stop request: a line for PID 1. */
 	start = now_ms();
@@ -304,8 +324,8 @@ static struct result measure(const struct run *run)
 static _Noreturn void usage(const char *program)
 {
 	fprintf(stderr,
-		"Usage: %s RUNTIME ROOTFS PROCESSES [REPEATS]\n"
-		"       %s --unshare ROOTFS PROCESSES [REPEATS]\n",
+		"Usage: %s RUNTIME CGROUP_ROOT ROOTFS PROCESSES\n"
+		"       %s --unshare ROOTFS PROCESSES\n",
 		program, program);
 	exit(2);
 }
@@ -313,37 +333,36 @@ static _Noreturn void usage(const char *program)
 int main(int argc, char **argv)
 {
 	struct run run = { 0 };
-	long repeats = 1;
+	struct result r;
 	char *end;
 
-	if (argc < 4 || argc > 5)
+	if (argc == 4 && !strcmp(argv[1], "--unshare")) {
+		run.rootfs = argv[2];
+	} else if (argc == 5 && strcmp(argv[1], "--unshare")) {
+		run.runtime = argv[1];
+		run.hierarchy = argv[2];
+		run.rootfs = argv[3];
+	} else {
 		usage(argv[0]);
-	run.runtime = strcmp(argv[1], "--unshare") ? argv[1] : NULL;
-	run.rootfs = argv[2];
-	run.processes = strtol(argv[3], &end, 10);
+	}
+	run.processes = strtol(argv[argc - 1], &end, 10);
 	if (*end || run.processes < 1)
 		usage(argv[0]);
-	if (argc == 5 && ((repeats = strtol(argv[4], &end, 10)) < 1 || *end))
-		usage(argv[0]);
-	run.hierarchy = pids_hierarchy();
 	/* A container whose stdin is gone must not kill this program. */
 	if (signal(SIGPIPE, SIG_IGN) == SIG_ERR)
 		fail("signal(SIGPIPE)");
 
-	for (long i = 0; i < repeats; i++) {
-		struct result r = measure(&run);
-
-		if (run.runtime)
-			printf("{\"processes\":%ld,\"pids_max\":%ld,"
-			       "\"cgroup_gone_ms\":%.3f,\"runtime_exit_ms\":%.3f}\n",
-			       run.processes, run.processes, r.cgroup_gone_ms,
-			       r.runtime_exit_ms);
-		else
-			printf("{\"processes\":%ld,\"pids_max\":null,"
-			       "\"cgroup_gone_ms\":null,\"runtime_exit_ms\":%.3f}\n",
-			       run.processes, r.runtime_exit_ms);
-		if (fflush(stdout) == EOF)
-			fail("write(stdout)");
-	}
+	r = measure(&run);
+	if (run.runtime)
+		printf("{\"processes\":%ld,\"pids_max\":%ld,"
+		       "\"cgroup_gone_ms\":%.3f,\"runtime_exit_ms\":%.3f}\n",
+		       run.processes, run.processes, r.cgroup_gone_ms,
+		       r.runtime_exit_ms);
+	else
+		printf("{\"processes\":%ld,\"pids_max\":null,"
+		       "\"cgroup_gone_ms\":null,\"runtime_exit_ms\":%.3f}\n",
+		       run.processes, r.runtime_exit_ms);
+	if (fflush(stdout) == EOF)
+		fail("write(stdout)");
 	return 0;
 }
