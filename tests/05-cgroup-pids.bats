@@ -71,7 +71,7 @@ assert_in_pids_cgroup() {
 
 # Mutant (tests/run phase 3): a cgroup emptied only by the PID namespace, so
 # what joined from outside stays.
-# mutant no-kill: /"cgroup.kill", "1"/,+6d
+# mutant no-kill: /for (int pid; fscanf/,+1d
 # bats test_tags=property,cgroup,catches:no-kill,id:joined-killed
 @test "a process that joined the cgroup from outside is killed when CMD ends, and the cgroup removed" {
   requires root rootfs pids_cgroup
