@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # grade.sh: grade a lab. Compiles the student's container.c exactly as the
 # stages are compiled, runs the stage's own tests against it (the same bats
-# files that test the reference stages) with the property tests (bats tag
-# `property`) of every earlier stage, and prints a scorecard: ✓ or ✗ for
-# each check, a hint for each ✗ that points at the lab's step, and a total.
+# files that test the reference stages) with every earlier stage's tests but
+# its lessons (its property and plumbing tests), and prints a scorecard: ✓
+# or ✗ for each check, a hint for each ✗ that points at the lab's step, and
+# a total.
 # `make grade` runs it.
 #
 # The safety net: each test file runs in throwaway mount, UTS and PID
@@ -161,19 +162,6 @@ hint() {
     return 0
 }
 
-# tagged_tests FILE [TAG]: the names of FILE's tests, those tagged TAG (on
-# the `# bats test_tags=` line right above the @test), one a line.
-tagged_tests() {
-    awk -v tag="${2:-}" '
-        /^# bats test_tags=/ { tags = "," substr($0, 18) ","; gsub(/ /, "", tags); next }
-        /^@test "/ {
-            name = $0; sub(/^@test "/, "", name); sub(/" *\{ *$/, "", name)
-            if (tag == "" || index(tags, "," tag ",")) print name
-        }
-        /^[^#]/ { tags = "" }
-    ' "$1"
-}
-
 passed=0 total=0 not_passed=0
 : >"$log"
 
@@ -260,13 +248,13 @@ grade_file() {
         not_passed=$((not_passed + 1))
         echo "  ✗ $name"
         echo "      → $unfinished"
-    done < <(tagged_tests "$file" "$tag")
+    done < <(test_names "$file" "$tag")
 }
 
 if [[ -z $quick ]]; then
     for earlier in "${STAGES[@]}"; do
         [[ $earlier == "$stage" ]] && break
-        grade_file "$earlier" "What $earlier built, which $stage keeps:" property
+        grade_file "$earlier" "What $earlier built, which $stage keeps:" '!lesson'
     done
 fi
 grade_file "$stage" "What $stage adds (this lab: labs/$stage/README.md):"

@@ -33,6 +33,9 @@
 #   tap_line LINE           parse a line of bats --tap output
 #   test_ids FILE           "ID<TAB>NAME" of each test of a .bats file with an
 #                           id: tag
+#   test_names FILE [TAG]   the names of a .bats file's tests (tagged TAG, or
+#                           with !TAG not tagged TAG), as --filter-tags
+#                           selects them
 
 KIT=${KIT:-$(cd -P "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
 
@@ -213,5 +216,20 @@ test_ids() {
             next
         }
         /^[^#]/ { id = "" }
+    ' "$1"
+}
+
+# test_names FILE [TAG]: the name of each test of the .bats FILE, a line each;
+# with TAG, only those tagged TAG, with !TAG only those not (as bats
+# --filter-tags TAG selects them).
+test_names() {
+    awk -v tag="${2:-}" '
+        BEGIN { negate = sub(/^!/, "", tag) }
+        /^# bats test_tags=/ { tags = "," substr($0, 18) ","; gsub(/ /, "", tags); next }
+        /^@test "/ {
+            name = $0; sub(/^@test "/, "", name); sub(/" *\{ *$/, "", name)
+            if (tag == "" || (index(tags, "," tag ",") > 0) != negate) print name
+        }
+        /^[^#]/ { tags = "" }
     ' "$1"
 }
