@@ -8,6 +8,8 @@
 set -euo pipefail
 
 kit=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=lib/kit.bash
+. "$kit/lib/kit.bash"
 if [[ ${1:-} == -h || ${1:-} == --help ]]; then
     echo "Usage: $0    (as root)"
     exit 0
@@ -49,34 +51,22 @@ else
     bad "unshare --uts --pid --mount fails (${why##*: }): inside a container, give it CAP_SYS_ADMIN (docker run --privileged)"
 fi
 
-# The cgroup layout, found as stage 05 finds it: statfs(2), here stat -f,
-# whose %t is the f_type magic number of linux/magic.h.
-cgroup2=63677270 cgroup1=27e0eb tmpfs=1021994
-fstype() { stat -f -c %t "$1" 2>/dev/null || echo none; }
-cgroup_root=/sys/fs/cgroup
-case "$(fstype $cgroup_root)" in
-"$cgroup2") layout="cgroup v2 (unified)" hierarchy=$cgroup_root ;;
-"$tmpfs")
-    hierarchy=$cgroup_root/pids
-    if [[ $(fstype $cgroup_root/unified) == "$cgroup2" ]]; then
-        layout="hybrid (cgroup v1 controllers, and cgroup2 at $cgroup_root/unified)"
-    else
-        layout="cgroup v1 (legacy)"
-    fi
-    ;;
-*) layout='' hierarchy='' ;;
+# The cgroup layout, as stage 05 tells it apart with statfs(2), and where it
+# makes its cgroups (lib/kit.bash: cgroup_layout, cgroup_root).
+layout=$(cgroup_layout)
+hierarchy=$(cgroup_root pids)
+case $layout in
+    unified) good "cgroup layout: cgroup v2 (unified)" ;;
+    hybrid) good "cgroup layout: hybrid (cgroup v1 controllers, and cgroup2 at /sys/fs/cgroup/unified)" ;;
+    legacy) good "cgroup layout: cgroup v1 (legacy)" ;;
+    *) bad "nothing usable is mounted at /sys/fs/cgroup: mount cgroup2 there (mount -t cgroup2 none /sys/fs/cgroup)" ;;
 esac
-if [[ -z $layout ]]; then
-    bad "nothing usable is mounted at $cgroup_root: mount cgroup2 there (mount -t cgroup2 none $cgroup_root)"
-else
-    good "cgroup layout: $layout"
-fi
 
-# Where stage 05 makes its cgroups, and whether pids.max appears in one.
+# Whether pids.max can appear in a cgroup stage 05 makes.
 pids_ok=
-if [[ $layout == "cgroup v2"* ]]; then
-    if ! grep -qw pids "$hierarchy/cgroup.controllers" 2>/dev/null; then
-        bad "cgroup v2 has no pids controller in $hierarchy/cgroup.controllers: on a hybrid boot it is bound to v1; boot with systemd.unified_cgroup_hierarchy=1, or use a kernel with CONFIG_CGROUP_PIDS"
+if [[ $layout == unified ]]; then
+    if [[ -z $hierarchy ]]; then
+        bad "cgroup v2 has no pids controller in /sys/fs/cgroup/cgroup.controllers: on a hybrid boot it is bound to v1; boot with systemd.unified_cgroup_hierarchy=1, or use a kernel with CONFIG_CGROUP_PIDS"
     elif grep -qw pids "$hierarchy/cgroup.subtree_control" 2>/dev/null; then
         good "pids is enabled in $hierarchy/cgroup.subtree_control"
         pids_ok=1
@@ -86,12 +76,12 @@ if [[ $layout == "cgroup v2"* ]]; then
     else
         bad "pids cannot be enabled in $hierarchy/cgroup.subtree_control (${why##*: }): the root cgroup of a cgroup namespace holding processes cannot delegate it (no-internal-process rule); run the kit on the host, or in a container whose cgroup has pids delegated"
     fi
-elif [[ -n $layout ]]; then
-    if [[ $(fstype "$hierarchy") == "$cgroup1" && -e $hierarchy/cgroup.procs ]]; then
+elif [[ $layout != none ]]; then
+    if [[ -n $hierarchy ]]; then
         good "the v1 pids controller is mounted at $hierarchy"
         pids_ok=1
     else
-        bad "no v1 pids controller at $hierarchy: mount it (mkdir $hierarchy && mount -t cgroup -o pids none $hierarchy), or boot with cgroup v2"
+        bad "no v1 pids controller at /sys/fs/cgroup/pids: mount it (mkdir /sys/fs/cgroup/pids && mount -t cgroup -o pids none /sys/fs/cgroup/pids), or boot with cgroup v2"
     fi
 fi
 if [[ -n $pids_ok && $EUID -eq 0 ]]; then
@@ -103,6 +93,12 @@ if [[ -n $pids_ok && $EUID -eq 0 ]]; then
         bad "cannot make a cgroup with pids.max in $hierarchy"
     fi
 fi
+# What a runtime killed with SIGKILL left: harmless to the next runs (each
+# run's cgroup has a name of its own), but each holds a directory.
+mapfile -t stale < <(stale_cgroups)
+if ((${#stale[@]})); then
+    note "${#stale[@]} cgroup(s) left by a runtime killed with SIGKILL (${stale[*]}): make clean removes them"
+fi
 
 # What the kit builds with, and what it runs.
 # Static: an ELF file without a program interpreter (the loader of libc).
@@ -111,14 +107,14 @@ is_static() {
     headers=$(LC_ALL=C readelf -l "$1" 2>/dev/null) && [[ $headers != *"program interpreter"* ]]
 }
 if [[ -x $kit/build/rootfs/bin/busybox ]]; then
-    good "the rootfs is built ($kit/build/rootfs)"
+    good "the rootfs is built (build/rootfs)"
 elif is_static /bin/busybox; then
     good "busybox-static is installed; make rootfs will build the rootfs"
 else
     bad "no rootfs and no static busybox: apt-get install busybox-static, then make rootfs"
 fi
 stages_built=1
-for stage in 01-uts 02-pid 03-mountns-proc 04-chroot 05-cgroup-pids; do
+for stage in "${STAGES[@]}"; do
     [[ -x $kit/build/$stage ]] || stages_built=
 done
 if have cc; then
