@@ -69,8 +69,9 @@ starter() {
     labs/make-starter.sh "stages/$1/container.c" "labs/$1/starter.spec" >"$STARTER"
 }
 
-# test_names LAB: the names of the tests in tests/LAB.bats, one a line.
-test_names() {
+# names_in LAB: the names of the tests in tests/LAB.bats, one a line (read
+# here, not with lib/kit.bash's test_names, which grade.sh uses).
+names_in() {
     sed -n 's/^@test "\(.*\)" {$/\1/p' "tests/$1.bats"
 }
 
@@ -247,8 +248,8 @@ harmful_source() {
 
 # grade_starter LAB: the grading of LAB's starter, and its scorecard: each
 # of LAB's checks gets the mark labs/LAB/checks gives it (every ✗ with the
-# hint given there), and, in a full grade, every earlier stage's property
-# passes.
+# hint given there), and, in a full grade, every earlier stage's test but
+# its lessons passes.
 grade_starter() {
     local lab=$1 earlier expected name properties
     requires_root
@@ -262,12 +263,12 @@ grade_starter() {
             assert_equal "$(scorecard_section "$earlier")" ""
             continue
         fi
-        # Each of its tests tagged property, as bats counts them, each ✓.
-        properties=$(bats --count --filter-tags property "tests/$earlier.bats")
+        # Each of its tests not tagged lesson, as bats counts them, each ✓.
+        properties=$(bats --count --filter-tags '!lesson' "tests/$earlier.bats")
         assert_equal "$(scorecard_section "$earlier" | grep -c '^✓ ')" "$properties"
         assert_equal "$(scorecard_section "$earlier" | wc -l)" "$properties"
         while IFS= read -r name; do
-            test_names "$earlier" | grep -qxF -- "${name#✓ }" || fail "not a test of tests/$earlier.bats: $name"
+            names_in "$earlier" | grep -qxF -- "${name#✓ }" || fail "not a test of tests/$earlier.bats: $name"
         done < <(scorecard_section "$earlier")
     done
     expected=$( (marked_checks "$lab" ✓ | sed 's/^/✓ /' && marked_checks "$lab" ✗ | sed 's/^/✗ /') | sort)
@@ -351,7 +352,7 @@ grade_starter() {
     local lab problems
     for lab in "${STAGES[@]}"; do
         # Every test has an id:, each id is one test's.
-        assert_equal "$(test_ids "tests/$lab.bats" | wc -l)" "$(test_names "$lab" | wc -l)"
+        assert_equal "$(test_ids "tests/$lab.bats" | wc -l)" "$(names_in "$lab" | wc -l)"
         run bash -c 'cut -f1 | sort | uniq -d' < <(test_ids "tests/$lab.bats")
         assert_output ""
         # The same ids, each once: a test added, or a check whose id no test
@@ -450,8 +451,8 @@ grade_starter() {
     requires_rootfs
     graded "$lab-reference"
     assert_equal "$status" 0
-    assert_equal "$(scorecard_section "$lab")" "$(test_names "$lab" | sed 's/^/✓ /')"
-    assert_line "score: $(test_names "$lab" | wc -l)/$(test_names "$lab" | wc -l) checks pass"
+    assert_equal "$(scorecard_section "$lab")" "$(names_in "$lab" | sed 's/^/✓ /')"
+    assert_line "score: $(names_in "$lab" | wc -l)/$(names_in "$lab" | wc -l) checks pass"
     assert_line "All of stage $lab's own checks pass: now grade it in full (without --quick)."
 }
 
