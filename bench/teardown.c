@@ -212,26 +212,15 @@ static void cgroup_name(char *name, size_t size, pid_t runtime_pid)
 		 (int)runtime_pid);
 }
 
-/* Wait until the cgroup holds every process, as many as pids.max allows.
- * (Stages built before they named cgroups minidocker-PIDNS-PID used
- * minidocker-PID: that name is tried too, and CGROUP becomes the one found.) */
-static void wait_until_full(const struct run *run, char *cgroup, size_t size,
-			    pid_t runtime_pid, double deadline)
+/* Wait until the cgroup holds every process, as many as pids.max allows. */
+static void wait_until_full(const struct run *run, const char *cgroup,
+			    double deadline)
 {
 	char pids_current[PATH_MAX];
-	char old_current[PATH_MAX];
 
 	snprintf(pids_current, sizeof pids_current, "%s/%s/pids.current",
 		 run->hierarchy, cgroup);
-	snprintf(old_current, sizeof old_current, "%s/minidocker-%d/pids.current",
-		 run->hierarchy, (int)runtime_pid);
-	for (;;) {
-		if (read_number(pids_current) == run->processes)
-			return;
-		if (read_number(old_current) == run->processes) {
-			snprintf(cgroup, size, "minidocker-%d", (int)runtime_pid);
-			return;
-		}
+	while (read_number(pids_current) != run->processes) {
 		if (now_ms() > deadline)
 			failx("%s is %ld, not %ld", pids_current,
 			      read_number(pids_current), run->processes);
@@ -296,8 +285,7 @@ static struct result measure(const struct run *run)
 
 	wait_until_ready(from_container[0], runtime_pid, deadline);
 	if (run->runtime)
-		wait_until_full(run, cgroup, sizeof cgroup, runtime_pid,
-				deadline);
+		wait_until_full(run, cgroup, deadline);
 
 	/* The stop request: a line for PID 1. */
 	start = now_ms();
@@ -336,9 +324,9 @@ int main(int argc, char **argv)
 	struct result r;
 	char *end;
 
-	if (argc == 4 && !strcmp(argv[1], "--unshare")) {
+	if (argc == 4 && strcmp(argv[1], "--unshare") == 0) {
 		run.rootfs = argv[2];
-	} else if (argc == 5 && strcmp(argv[1], "--unshare")) {
+	} else if (argc == 5 && strcmp(argv[1], "--unshare") != 0) {
 		run.runtime = argv[1];
 		run.hierarchy = argv[2];
 		run.rootfs = argv[3];

@@ -1,25 +1,26 @@
 #!/usr/bin/env bash
-# demo.sh: walk through the five stages, printing for each the command it
-# runs and what that shows. `make demo` runs it after building everything.
+# demo.sh: walk through the stages, printing for each the command it runs and
+# what still leaks, then the fork-bomb finale. `make demo` runs it after
+# building everything. Each stage's part comes from its container.c's header
+# comment: the first line (what the stage does), the "Try:" line (the
+# command, run as written there, without its sudo) and the "Still leaks:"
+# paragraph. So a new stage is shown with no edit here.
 # Needs root. Usage: stages/demo.sh
 set -euo pipefail
 
 kit=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=lib/kit.bash
+. "$kit/lib/kit.bash"
+prog=$0
 cd "$kit"
 
 if [[ ${1:-} == -h || ${1:-} == --help ]]; then
     echo "Usage: $0    (as root, after: make all rootfs)"
     exit 0
 fi
-if [[ $EUID -ne 0 ]]; then
-    echo "$0: namespaces and cgroups need root: run as root, e.g. with sudo" >&2
-    exit 1
-fi
-for binary in build/0{1..5}-* build/rootfs/bin/busybox; do
-    if [[ ! -x $binary ]]; then
-        echo "$0: $binary is missing: build it with: make all rootfs" >&2
-        exit 1
-    fi
+((EUID == 0)) || die "namespaces and cgroups need root: run as root, e.g. with sudo"
+for binary in "${STAGES[@]/#/build/}" build/rootfs/bin/busybox; do
+    [[ -x $binary ]] || die "$binary is missing: build it with: make all rootfs"
 done
 
 bold=''
@@ -38,29 +39,30 @@ show() {
     eval "$1"
 }
 
-heading "01-uts: its own hostname"
-show 'build/01-uts run --hostname box hostname'
-show 'hostname'
-say "The container is 'box'; the host kept its name."
+# header_part STAGE PART: from the header comment of STAGE's container.c,
+# the paragraph that starts with "PART:", as one line without it.
+header_part() {
+    awk -v part="$2:" '
+        NR > 1 && /^ \*\/$/ { exit }
+        started && /^ \*$/ { exit }
+        !started && index($0, " * " part) == 1 { started = 1; sub(" \\* " part " *", "") }
+        started { sub(/^ \* */, ""); text = text (text == "" ? "" : " ") $0 }
+        END { print text }
+    ' "stages/$1/container.c"
+}
 
-heading "02-pid: the command is PID 1"
-# shellcheck disable=SC2016 # the container's shell expands $$
-show 'build/02-pid run sh -c '\''echo "my PID is $$"; echo "ps lists $(ps -e | wc -l) lines"'\'''
-say "PID 1 in its own namespace, but ps still reads the host's /proc."
-
-heading "03-mountns-proc: ps shows only the container"
-show 'build/03-mountns-proc run ps -e'
-say "A fresh /proc in a private mount namespace; the host's mounts are untouched."
-
-heading "04-chroot: a root filesystem of its own"
-show 'build/04-chroot run ls /'
-say "That is the busybox rootfs in build/rootfs, not the host's /."
+for stage in "${STAGES[@]}"; do
+    heading "$(sed -n '2s/^ \* //p' "stages/$stage/container.c")"
+    try=$(header_part "$stage" Try)
+    [[ -z $try ]] || show "${try#sudo }"
+    leaks=$(header_part "$stage" 'Still leaks')
+    [[ -z $leaks ]] || say "Still leaks: $leaks"
+done
 
 heading "Next"
-say "make forkbomb          the finale below, on its own (PIDS_MAX=20 DURATION=5)"
 say "make diff STAGE=03     the lesson of a stage: its diff against the one before"
 say "make shell STAGE=04    a shell inside a stage's container"
+say "make forkbomb          the finale below, on its own (PIDS_MAX=20 DURATION=5)"
 
-heading "05-cgroup-pids: a fork bomb held at pids.max"
-say "The finale, also run alone by make forkbomb:"
+heading "The finale: a fork bomb held at pids.max"
 stages/forkbomb.sh

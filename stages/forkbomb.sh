@@ -12,37 +12,33 @@
 set -euo pipefail
 
 kit=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=lib/kit.bash
+. "$kit/lib/kit.bash"
+prog=forkbomb
 runtime=${RUNTIME:-$kit/build/05-cgroup-pids}
 pids_max=${PIDS_MAX:-20}
 duration=${DURATION:-5}
-
-fail() {
-    echo "forkbomb: $*" >&2
-    exit 1
-}
 
 if [[ ${1:-} == -h || ${1:-} == --help ]]; then
     echo "Usage: $0    (as root; PIDS_MAX=20 DURATION=5 by default)"
     exit 0
 fi
-[[ $pids_max =~ ^[1-9][0-9]{0,6}$ ]] || fail "PIDS_MAX must be a whole number from 1 up, not '$pids_max'"
-[[ $duration =~ ^[1-9][0-9]?$ ]] || fail "DURATION must be a whole number of seconds from 1 to 99, not '$duration'"
-((EUID == 0)) || fail "namespaces and cgroups need root: run as root, e.g. with sudo"
-[[ -x $runtime && -x $kit/build/rootfs/bin/busybox ]] || fail "build it first with: make all rootfs"
+[[ $pids_max =~ ^[1-9][0-9]{0,6}$ ]] || die "PIDS_MAX must be a whole number from 1 up, not '$pids_max'"
+[[ $duration =~ ^[1-9][0-9]?$ ]] || die "DURATION must be a whole number of seconds from 1 to 99, not '$duration'"
+((EUID == 0)) || die "namespaces and cgroups need root: run as root, e.g. with sudo"
+[[ -x $runtime && -x $kit/build/rootfs/bin/busybox ]] || die "build it first with: make all rootfs"
 
 # Where the runtime makes its cgroup: the v1 pids hierarchy, or the v2 root.
-if [[ -f /sys/fs/cgroup/pids/cgroup.procs ]]; then
-    cgroup_root=/sys/fs/cgroup/pids
-elif grep -qw pids /sys/fs/cgroup/cgroup.controllers 2>/dev/null; then
-    cgroup_root=/sys/fs/cgroup
-else
-    fail "this machine has no pids cgroup controller (make doctor says more)"
-fi
+pids_root=$(cgroup_root pids)
+[[ -n $pids_root ]] || die "this machine has no pids cgroup controller (make doctor says more)"
 
 # count_processes: how many processes the host has.
 count_processes() {
-    local entries=(/proc/[0-9]*)
-    echo "${#entries[@]}"
+    local count=0
+    for _ in /proc/[0-9]*; do
+        count=$((count + 1))
+    done
+    echo "$count"
 }
 
 # now_ms: the time in milliseconds (bash's clock: busybox's date has no %N).
@@ -80,7 +76,7 @@ echo "Before: the host runs $processes_before processes and starts 50 more in $s
 # builtin, which needs no fork. PID 1 ignores SIGTERM (it has no handler), so
 # stopping it takes the runtime's kill after --stop-timeout.
 bomb=':(){ :|:& };:'
-[[ -x $kit/build/rootfs/bin/bash ]] || fail "build/rootfs has no bash: rebuild it with: make rootfs"
+[[ -x $kit/build/rootfs/bin/bash ]] || die "build/rootfs has no bash: rebuild it with: make rootfs"
 work=$(mktemp -d)
 trap 'exec 7>&- 2>/dev/null; rm -rf "$work"' EXIT
 mkfifo "$work/stdin"
@@ -90,14 +86,18 @@ echo "# build/05-cgroup-pids run --pids-max $pids_max bash -c '$bomb'"
     sh -c "read go; [ \"\$go\" = go ] || exit 99; bash -c '$bomb'; read stop" \
     <"$work/stdin" 2>"$work/stderr" &
 runtime_pid=$!
-cgroup=$cgroup_root/minidocker-$runtime_pid
+# The runtime names its cgroup minidocker-PIDNS-PID: its pid, and the inode
+# number of its PID namespace (a pid alone is unique only within one).
+runtime_ns=$(readlink "/proc/$runtime_pid/ns/pid") || die "the runtime ended at once: $(cat "$work/stderr")"
+runtime_ns=${runtime_ns#pid:[}
+cgroup=$pids_root/minidocker-${runtime_ns%]}-$runtime_pid
 
 # Refuse to start the bomb unless the limit is in place: the cgroup exists,
 # its pids.max reads back as asked, and the container's first process is in it.
 armed=
 for _ in {1..100}; do
     if [[ $(cat "$cgroup/pids.max" 2>/dev/null) == "$pids_max" &&
-        -n $(cat "$cgroup/cgroup.procs" 2>/dev/null) ]]; then
+    -n $(cat "$cgroup/cgroup.procs" 2>/dev/null) ]]; then
         armed=yes
         break
     fi
@@ -107,7 +107,7 @@ done
 if [[ -z $armed ]]; then
     echo no >&7
     wait "$runtime_pid" || true
-    fail "the container is not in a pids cgroup with pids.max $pids_max; the bomb was not started. $(cat "$work/stderr")"
+    die "the container is not in a pids cgroup with pids.max $pids_max; the bomb was not started. $(cat "$work/stderr")"
 fi
 first_process=$(head -n 1 "$cgroup/cgroup.procs")
 namespace=$(readlink "/proc/$first_process/ns/pid")
@@ -150,5 +150,5 @@ echo "forkbomb: pids.max $pids_max, peak pids.current $peak, $refused forks refu
     "stopped in $stop_ms ms with status $status; $left bomb processes left, cgroup $cgroup_state;" \
     "host processes $processes_after (before: $processes_before)"
 if ((peak > pids_max || refused == 0 || left > 0)) || [[ $cgroup_state != removed ]]; then
-    fail "the limit did not hold or the aftermath is not clean (see the line above)"
+    die "the limit did not hold or the aftermath is not clean (see the line above)"
 fi
