@@ -36,6 +36,8 @@
 /* Exit statuses, as chroot(1), unshare(1) and docker run use them. */
 enum { EXIT_KIT = 125, EXIT_CANNOT_EXEC = 126, EXIT_NOT_FOUND = 127 };
 
+/*** the command line ***/
+
 struct options {
 	const char *hostname;
 	const char *rootfs;
@@ -69,9 +71,9 @@ static void check(long result, const char *hint, const char *step, ...);
 static _Noreturn void misuse(const char *problem, ...);
 static long number(const char *text, long min, long max, const char *needs);
 static struct options parse_args(int argc, char **argv);
-static void start_watch(unsigned int timeout);
+static void start_watch(void);
 static void tie_to_runtime(void);
-static int wait_for(pid_t pid);
+static int wait_for(pid_t pid, unsigned int stop_timeout);
 /* This stage's own steps, after main. */
 static const char *default_rootfs(void);
 
@@ -147,7 +149,7 @@ int main(int argc, char **argv)
 
 	if (!opts.rootfs)
 		opts.rootfs = default_rootfs();
-	start_watch(opts.stop_timeout);
+	start_watch();
 
 	/* clone(2) makes the new namespaces and the process inside them in one
 	 * step. The child runs child_main on its own stack; SIGCHLD makes it a
@@ -159,7 +161,7 @@ int main(int argc, char **argv)
 			    &opts);
 
 	check(child, NULL, "clone(CLONE_NEWUTS|CLONE_NEWPID|CLONE_NEWNS)");
-	return wait_for(child);
+	return wait_for(child, opts.stop_timeout);
 }
 
 /* The kit keeps its rootfs beside the binary (build/rootfs next to
@@ -223,9 +225,9 @@ static void check(long result, const char *hint, const char *step, ...)
 		exit(EXIT_KIT);
 }
 
-static _Noreturn void usage(FILE *out, int status)
+static _Noreturn void usage(void)
 {
-	fprintf(out, "Usage: %s run [OPTIONS] CMD [ARG...]\n%s\n\nOptions:\n%s"
+	printf("Usage: %s run [OPTIONS] CMD [ARG...]\n%s\n\nOptions:\n%s"
 		"  --stop-timeout S  after Ctrl-C, SIGTERM or SIGHUP, kill CMD if it is\n"
 		"                    still running S seconds later (default: 3)\n"
 		"  -v, --verbose     print each kernel step to stderr\n"
@@ -233,7 +235,7 @@ static _Noreturn void usage(FILE *out, int status)
 		"Exit status: CMD's own; 128+N if CMD died of signal N; 125 if the\n"
 		"kit failed; 126 if CMD cannot be executed; 127 if it is not found.\n",
 		program, about, options_help);
-	exit(status);
+	exit(EXIT_SUCCESS);
 }
 
 /* Say what is wrong with the command line, point at --help, exit 125. */
@@ -272,7 +274,7 @@ static struct options parse_args(int argc, char **argv)
 
 	program = argv[0];
 	if (argc > 1 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")))
-		usage(stdout, EXIT_SUCCESS);
+		usage();
 	if (argc < 2)
 		misuse("missing the command 'run'");
 	if (strcmp(argv[1], "run") != 0)
@@ -286,7 +288,7 @@ static struct options parse_args(int argc, char **argv)
 		else if (opt == 'v')
 			verbose = 1;
 		else if (opt == 'h')
-			usage(stdout, EXIT_SUCCESS);
+			usage();
 		else if (opt == '?')
 			misuse(NULL);	/* getopt has said what was wrong */
 		else
@@ -298,57 +300,20 @@ static struct options parse_args(int argc, char **argv)
 	return opts;
 }
 
-static volatile sig_atomic_t child_pid, stop_signal, container_killed;
-static unsigned int stop_timeout;	/* --stop-timeout, seconds */
-static sigset_t held, unheld;	/* the signals held back while cloning */
+static sigset_t events, unheld;	/* signals wait_for() takes as events */
 static int sync_pipe[2];	/* the child waits here for wait_for() */
 
-/* Ctrl-C, kill and a closed terminal reach the runtime; the container's first
- * process decides what they mean. But as the PID 1 of a PID namespace (stage
- * 02 on) it ignores each signal it has no handler for (pid_namespaces(7)),
- * so the first signal also starts a timer, as `docker stop` does: still
- * running stop_timeout seconds later, the container is killed. */
-static void forward_signal(int signo)
+/* Before clone(): from here on, the signals that matter to the runtime are
+ * held back, to be taken one at a time by wait_for(), so none is lost. */
+static void start_watch(void)
 {
-	if (child_pid <= 0)
-		_exit(128 + signo);	/* no container any more: just stop */
-	kill(child_pid, signo);
-	if (!stop_signal) {
-		stop_signal = signo;
-		if (stop_timeout > 0)
-			alarm(stop_timeout);
-		else
-			raise(SIGALRM);
-	}
-}
+	const int signals[] = { SIGINT, SIGTERM, SIGHUP, SIGALRM, SIGCHLD };
 
-/* SIGKILL cannot be caught or ignored, even by a PID 1, and when a PID
- * namespace's first process dies the kernel kills the rest of it too. */
-static void kill_container(int signo)
-{
-	(void)signo;
-	container_killed = 1;
-	kill(child_pid, SIGKILL);
-}
-
-/* Before clone(): catch the signals to pass on, but hold them back until
- * wait_for() knows the container's pid, so that none is lost. */
-static void start_watch(unsigned int timeout)
-{
-	struct sigaction forward = { .sa_handler = forward_signal };
-	struct sigaction alarm_action = { .sa_handler = kill_container };
-
-	stop_timeout = timeout;
-	sigemptyset(&held);
-	sigaddset(&held, SIGINT);
-	sigaddset(&held, SIGTERM);
-	sigaddset(&held, SIGHUP);
-	sigprocmask(SIG_BLOCK, &held, &unheld);
-	forward.sa_mask = held;
-	if (sigaction(SIGINT, &forward, NULL) || sigaction(SIGTERM, &forward, NULL) ||
-	    sigaction(SIGHUP, &forward, NULL) || sigaction(SIGALRM, &alarm_action, NULL) ||
-	    pipe2(sync_pipe, O_CLOEXEC))
-		die(EXIT_KIT, NULL, "sigaction or pipe2");
+	sigemptyset(&events);
+	for (size_t i = 0; i < sizeof signals / sizeof *signals; i++)
+		sigaddset(&events, signals[i]);
+	if (sigprocmask(SIG_BLOCK, &events, &unheld) || pipe2(sync_pipe, O_CLOEXEC))
+		die(EXIT_KIT, NULL, "sigprocmask or pipe2");
 }
 
 /* The container's first step: if the runtime dies, die too rather than run
@@ -366,24 +331,45 @@ static void tie_to_runtime(void)
 	sigprocmask(SIG_SETMASK, &unheld, NULL);
 }
 
-/* Let the container go on, and make its exit status ours. */
-static int wait_for(pid_t pid)
+/* Let the container go on, and make its exit status ours. Ctrl-C, kill and
+ * a closed terminal reach the runtime, which passes them on: the container's
+ * first process decides what they mean. But as PID 1 of a PID namespace
+ * (stage 02 on) it ignores a signal it has no handler for (pid_namespaces(7)),
+ * so the first one also starts a timer, as `docker stop` does: still running
+ * stop_timeout seconds later, the container gets SIGKILL, which no process
+ * can ignore; and when a PID 1 dies, the kernel kills the rest of its PID
+ * namespace too. */
+static int wait_for(pid_t pid, unsigned int stop_timeout)
 {
 	int status;
+	int stop_signal = 0;
+	int killed = 0;
+	pid_t reaped;
 
-	child_pid = pid;
-	sigprocmask(SIG_SETMASK, &unheld, NULL);
 	if (write(sync_pipe[1], "go", 1) != 1)
 		die(EXIT_KIT, NULL, "write(sync_pipe)");
-	while (waitpid(pid, &status, 0) == -1)
-		if (errno != EINTR)
-			die(EXIT_KIT, NULL, "waitpid(%d)", (int)pid);
-	/* Reaped: its pid may now be reused, so no signal must go to it. */
-	alarm(0);
-	child_pid = 0;
+	while ((reaped = waitpid(pid, &status, WNOHANG)) == 0) {
+		int signo = sigwaitinfo(&events, NULL);	/* SIGCHLD: look again */
+
+
+		if (signo == SIGALRM) {
+			killed = kill(pid, SIGKILL) == 0;
+		} else if (signo > 0 && signo != SIGCHLD) {
+			kill(pid, signo);
+			if (!stop_signal) {
+				stop_signal = signo;
+				if (stop_timeout > 0)
+					alarm(stop_timeout);
+				else
+					raise(SIGALRM);	/* held back: the next event */
+			}
+		}
+	}
+	if (reaped == -1)
+		die(EXIT_KIT, NULL, "waitpid(%d)", (int)pid);
 	/* Killed because it did not stop: report the signal that asked it to,
 	 * so Ctrl-C still means 130 and kill means 143. */
-	if (container_killed) {
+	if (killed) {
 		fprintf(stderr, "%s: the container did not stop within %u s of "
 			"SIG%s; killing it\n", STAGE, stop_timeout,
 			stop_signal == SIGINT ? "INT" :
