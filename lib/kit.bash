@@ -27,8 +27,8 @@
 #   pidns                   this process's PID namespace, as a number (the
 #                           inode of /proc/self/ns/pid), as the stages name
 #                           their cgroups with it
-#   stale_cgroups           those a killed runtime left: empty, and made more
-#                           than 10 s ago (a new one is empty for a moment)
+#   stale_cgroups           those a runtime killed with SIGKILL left: empty,
+#                           and no process is their runtime any more
 #   die, misuse, step       messages, prefixed with $prog (set it first)
 #   tap_line LINE           parse a line of bats --tap output
 #   test_ids FILE           "ID<TAB>NAME" of each test of a .bats file with an
@@ -131,17 +131,29 @@ minidocker_cgroups() {
     return 0
 }
 
-# stale_cgroups: the minidocker-* cgroups a runtime killed with SIGKILL left
-# behind. Its container died with it (PR_SET_PDEATHSIG), so such a cgroup is
-# empty; a runtime's new cgroup is empty too, but only for the moment before
-# its container joins, hence the age. rmdir removes them.
+# stale_cgroups: the minidocker-NS-PID cgroups that a runtime killed with
+# SIGKILL left behind: empty (its container died with it, PR_SET_PDEATHSIG)
+# and with no runtime any more, that is no process whose PID namespace is NS
+# and whose pid there is PID. (A runtime's new cgroup is empty for a moment,
+# but its runtime is alive. A cgroup directory's times say nothing here: the
+# kernel sets them when it first looks the directory up.) rmdir removes them.
 stale_cgroups() {
-    local cgroup procs now
-    now=$(date +%s)
+    local cgroup name ns pid status line nspid
     while IFS= read -r cgroup; do
-        procs=$(cat "$cgroup/cgroup.procs" 2>/dev/null) || continue
-        [[ -z $procs ]] || continue
-        (($(stat -c %Y "$cgroup") < now - 10)) && echo "$cgroup"
+        [[ -z $(cat "$cgroup/cgroup.procs" 2>/dev/null || echo busy) ]] || continue
+        name=${cgroup##*/minidocker-}
+        ns=${name%-*} pid=${name##*-}
+        [[ $ns =~ ^[0-9]+$ && $pid =~ ^[0-9]+$ ]] || continue
+        # A process's pid in its own namespace is the last of its NSpid line.
+        for status in /proc/[0-9]*/status; do
+            nspid=
+            while IFS= read -r line; do
+                [[ $line == NSpid:* ]] && nspid=${line##*[[:space:]]} && break
+            done <"$status" 2>/dev/null
+            [[ $nspid == "$pid" ]] || continue
+            [[ $(readlink "${status%/status}/ns/pid" 2>/dev/null) == "pid:[$ns]" ]] && continue 2
+        done
+        echo "$cgroup"
     done < <(minidocker_cgroups)
     return 0
 }
