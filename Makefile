@@ -25,7 +25,7 @@ PACKAGES := gcc libc6-dev make binutils bats bats-support bats-assert \
 VM_PACKAGES := qemu-system-x86 cpio
 
 # What `make lint` (and so `make test`) needs besides.
-LINT_PACKAGES := cppcheck clang-tidy shellcheck
+LINT_PACKAGES := cppcheck clang-tidy shellcheck shfmt
 
 # What `make slides` and `make slides-check` need besides: Debian's Chromium,
 # for the PDFs and the check, and a font for the Chinese deck. Node.js 20 and
@@ -140,7 +140,7 @@ slides-check: slides-deps slides/node_modules/.package-lock.json
 	node slides/build.mjs --no-pdf
 	node slides/check.mjs
 
-# cppcheck and clang-tidy on every C file, shellcheck on every shell script,
+# cppcheck and clang-tidy on every C file, shellcheck and shfmt on every shell script,
 # found by tests/lint wherever they are; no finding may remain.
 lint: lint-deps
 	tests/lint
@@ -224,7 +224,7 @@ help:
 	@echo '                    here and in two VMs (cgroup v2 only, cgroup v1 only)'
 	@echo 'make test-full      the same, each stage against every earlier stage'"'"'s tests'
 	@echo 'make test-vm        the whole suite in the two VMs only'
-	@echo 'make lint           cppcheck, clang-tidy and shellcheck on every C file and script'
+	@echo 'make lint           cppcheck, clang-tidy, shellcheck and shfmt on every C file and script'
 	@echo 'make bench          what a container costs here: each stage against unshare,'
 	@echo '                    bubblewrap and runc; a table and a chart in $(BUILD)/bench/'
 	@echo 'make sanitize       the stages with UBSan into $(BUILD)/ubsan/, with ASan into $(BUILD)/asan/'

@@ -42,15 +42,18 @@ EOF
 ### arguments ###
 
 case $# in
-0) rootfs=$repo_root/build/rootfs ;;
-1)
-    case $1 in
-    -h | --help) show_help; exit 0 ;;
-    -*) misuse "unknown option: $1" ;;
-    *) rootfs=$1 ;;
-    esac
-    ;;
-*) misuse "expected at most one DIR, got $# arguments" ;;
+    0) rootfs=$repo_root/build/rootfs ;;
+    1)
+        case $1 in
+            -h | --help)
+                show_help
+                exit 0
+                ;;
+            -*) misuse "unknown option: $1" ;;
+            *) rootfs=$1 ;;
+        esac
+        ;;
+    *) misuse "expected at most one DIR, got $# arguments" ;;
 esac
 
 # "build/rootfs/" must not put the temp dir inside the old tree.
@@ -58,7 +61,7 @@ while [[ $rootfs == */ && $rootfs != / ]]; do
     rootfs=${rootfs%/}
 done
 case $rootfs in
-/ | . | .. | */. | */..) die "refusing to replace '$rootfs'; name a new directory, e.g. build/rootfs" ;;
+    / | . | .. | */. | */..) die "refusing to replace '$rootfs'; name a new directory, e.g. build/rootfs" ;;
 esac
 
 # Creating device nodes needs CAP_MKNOD, so fail now rather than halfway.

@@ -7,15 +7,15 @@
 load helpers
 
 setup() {
-  snapshot_host
+    snapshot_host
 }
 
 teardown() {
-  check_host_restored
+    check_host_restored
 }
 
 @test "the README's try-it blocks print what they show" {
-  requires root
-  run "$KIT/tests/tryit" "stages/$STAGE/README.md"
-  assert_success
+    requires root
+    run "$KIT/tests/tryit" "stages/$STAGE/README.md"
+    assert_success
 }

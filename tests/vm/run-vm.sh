@@ -76,9 +76,12 @@ EOF
 layouts=()
 for arg in "$@"; do
     case $arg in
-    -h | --help) show_help; exit 0 ;;
-    unified | legacy) layouts+=("$arg") ;;
-    *) misuse "unknown layout or option: $arg" ;;
+        -h | --help)
+            show_help
+            exit 0
+            ;;
+        unified | legacy) layouts+=("$arg") ;;
+        *) misuse "unknown layout or option: $arg" ;;
     esac
 done
 ((${#layouts[@]})) || layouts=("${LAYOUTS[@]}")
@@ -116,8 +119,7 @@ for dir in /usr/lib/bats/bats-support /usr/lib/bats/bats-assert; do
     [[ -d $dir ]] || die "$dir not found; install it with: make deps"
 done
 [[ -x $kit/tests/run ]] || die "$kit/tests/run is missing or not executable"
-stage_binaries=("$kit"/build/[0-9][0-9]-*)
-[[ -x ${stage_binaries[0]} && -x $kit/build/rootfs/bin/busybox ]] ||
+[[ -x $kit/build/${STAGES[0]} && -x $kit/build/rootfs/bin/busybox ]] ||
     die "the kit is not built; run: make all rootfs"
 
 ### cleanup ###
@@ -235,7 +237,7 @@ build_initramfs() {
 
     # The kit, as the tests expect it: the stages' sources are there for
     # phase 3, which reuses the mutants built on the host.
-    cp -a -- "${stage_binaries[@]}" "$kit/build/rootfs" "$kit/build/mutants" "$root/kit/build/"
+    cp -a -- "${STAGES[@]/#/$kit/build/}" "$kit/build/rootfs" "$kit/build/mutants" "$root/kit/build/"
     cp -a -- "$kit/stages" "$kit/lib" "$root/kit/"
     mkdir -p "$root/kit/tests"
     for file in "$kit"/tests/*; do
@@ -294,7 +296,10 @@ choose_accel() {
 # $scratch_dir/LAYOUT.ran.
 run_layout() {
     local layout=$1 started=$SECONDS qemu_status=0 stage_list
-    stage_list=$(IFS=,; echo "${stages[*]}")
+    stage_list=$(
+        IFS=,
+        echo "${stages[*]}"
+    )
     boot_vm "$layout" "$vm_accel" "$vm_timeout" "$vm_dir/$layout.log" \
         "minidocker.cgroup=$layout${stage_list:+ minidocker.stages=$stage_list}${skip_phases:+ minidocker.skip=$skip_phases}${vm_run:+ minidocker.run=$vm_run}" || qemu_status=$?
     echo "$((SECONDS - started)) $qemu_status" >"$scratch_dir/$layout.ran"
@@ -306,8 +311,8 @@ report_layout() {
     local layout=$1 log=$vm_dir/$1.log name elapsed='?' qemu_status='?' verdict=''
     local boot status summary passed=0 failed=0 skipped=0
     case $layout in
-    unified) name="cgroup v2 (unified)" ;;
-    legacy) name="cgroup v1 (legacy)" ;;
+        unified) name="cgroup v2 (unified)" ;;
+        legacy) name="cgroup v1 (legacy)" ;;
     esac
     [[ -f $scratch_dir/$layout.ran ]] && read -r elapsed qemu_status <"$scratch_dir/$layout.ran"
 
