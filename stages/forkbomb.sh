@@ -7,7 +7,8 @@
 #
 # Usage: stages/forkbomb.sh    (as root, after: make all rootfs)
 # Environment: PIDS_MAX (default 20), DURATION seconds (default 5), RUNTIME
-# (default build/05-cgroup-pids; the tests pass one that makes no cgroup).
+# (default build/05-cgroup-pids; the tests pass one that makes no cgroup),
+# ARM_TIMEOUT (default 5), the seconds it waits for the limit to be in place.
 # `make forkbomb` runs it; `make demo` ends with it.
 set -euo pipefail
 
@@ -18,6 +19,7 @@ prog=forkbomb
 runtime=${RUNTIME:-$kit/build/05-cgroup-pids}
 pids_max=${PIDS_MAX:-20}
 duration=${DURATION:-5}
+arm_timeout=${ARM_TIMEOUT:-5}
 
 if [[ ${1:-} == -h || ${1:-} == --help ]]; then
     echo "Usage: $0    (as root; PIDS_MAX=20 DURATION=5 by default)"
@@ -25,6 +27,7 @@ if [[ ${1:-} == -h || ${1:-} == --help ]]; then
 fi
 [[ $pids_max =~ ^[1-9][0-9]{0,6}$ ]] || die "PIDS_MAX must be a whole number from 1 up, not '$pids_max'"
 [[ $duration =~ ^[1-9][0-9]?$ ]] || die "DURATION must be a whole number of seconds from 1 to 99, not '$duration'"
+[[ $arm_timeout =~ ^[1-9][0-9]?$ ]] || die "ARM_TIMEOUT must be a whole number of seconds from 1 to 99, not '$arm_timeout'"
 ((EUID == 0)) || die "namespaces and cgroups need root: run as root, e.g. with sudo"
 [[ -x $runtime && -x $kit/build/rootfs/bin/busybox ]] || die "build it first with: make all rootfs"
 
@@ -95,7 +98,8 @@ cgroup=$pids_root/minidocker-${runtime_ns%]}-$runtime_pid
 # Refuse to start the bomb unless the limit is in place: the cgroup exists,
 # its pids.max reads back as asked, and the container's first process is in it.
 armed=
-for _ in {1..100}; do
+deadline=$((SECONDS + arm_timeout))
+while ((SECONDS < deadline)); do
     if [[ $(cat "$cgroup/pids.max" 2>/dev/null) == "$pids_max" &&
     -n $(cat "$cgroup/cgroup.procs" 2>/dev/null) ]]; then
         armed=yes

@@ -108,17 +108,18 @@ readme_lab() {
 }
 
 # gradings: every grading the tests wait for, a line each: its key and what
-# labs/grade.sh is given, in the order they start. A starter
-# is graded in full (with every earlier stage's properties) for the first
-# two labs and for the lab README.md shows, else with --quick: a full grade
-# of every starter would grow with the square of the number of stages. That
-# no starter cuts a line of an earlier stage is tested on its own.
+# labs/grade.sh is given, in the order they start. A starter is graded in
+# full (with every earlier stage's checks but its lessons) for the first lab
+# (where full and quick are the same) and for the lab README.md shows, else
+# with --quick: a full grade of every starter would grow with the square of
+# the number of stages. That no starter cuts a line of an earlier stage is
+# tested on its own.
 gradings() {
     local lab quick
     echo "harmful --quick --stage ${STAGES[1]} @harmful"
     for lab in "${STAGES[@]}"; do
         quick=--quick
-        if [[ $lab == "${STAGES[0]}" || $lab == "${STAGES[1]}" || $lab == "$(readme_lab)" ]]; then
+        if [[ $lab == "${STAGES[0]}" || $lab == "$(readme_lab)" ]]; then
             quick=''
         fi
         echo "$lab-starter $quick --stage $lab @starter"

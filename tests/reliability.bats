@@ -133,6 +133,7 @@ assert_killed_after_grace() {
     assert_equal "$stderr" ""
 }
 
+# bats test_tags=cgroup
 @test "--pids-max 4194304, the kernel's limit, runs; 4194305 fails writing pids.max with the limit as hint" {
     requires root rootfs pids_cgroup
     run --separate-stderr container run --pids-max 4194304 true
@@ -180,6 +181,7 @@ assert_killed_after_grace() {
     assert_equal "$stderr" "$STAGE: execvp(\"/bin\"): Permission denied"
 }
 
+# bats test_tags=cgroup
 @test "a cgroup that cannot be made (read-only cgroup filesystem) fails naming mkdir and EROFS, leaving nothing" {
     requires root rootfs pids_cgroup unshare
     root=$(pids_cgroup_root)
@@ -297,6 +299,7 @@ assert_killed_after_grace() {
 
 #--- faults ---------------------------------------------------------------------
 
+# bats test_tags=cgroup
 @test "a runtime killed with SIGKILL takes its container with it, and the cgroup it left is found as stale" {
     requires root rootfs pids_cgroup
     container_bg run sh -c 'sleep 300 & echo ready; read line'
@@ -328,6 +331,7 @@ assert_killed_after_grace() {
     rmdir "$cgroup"
 }
 
+# bats test_tags=cgroup
 @test "orphans in a session of their own that ignore every signal are killed when CMD exits, and its status kept" {
     requires root rootfs pids_cgroup
     # Each orphan is the grandchild of PID 1 (its parent exits at once) and
@@ -352,6 +356,7 @@ assert_killed_after_grace() {
 
 #--- load -----------------------------------------------------------------------
 
+# bats test_tags=cgroup
 @test "20 containers at once each get their own cgroup, hostname and exit status" {
     requires root rootfs pids_cgroup
     # All read one fifo, whose write end the test holds (as container_bg does,
@@ -440,6 +445,7 @@ assert_killed_after_grace() {
 
 # RELIABILITY_RUNS: fewer runs where a run is slow. A run takes 10 ms on a
 # host but 100 ms or more in a VM under emulation (make test's VMs).
+# bats test_tags=cgroup
 @test "500 runs in a row (RELIABILITY_RUNS) all succeed and leave no cgroup, mount or process; CMD gets no descriptor of the runtime's" {
     requires root rootfs pids_cgroup
     runs=${RELIABILITY_RUNS:-500}
