@@ -71,7 +71,7 @@ static void start_watch(void);
 static void tie_to_runtime(void);
 static int wait_for(pid_t pid, unsigned int stop_timeout);
 
-/* The options that not every stage has. */
+/* This stage's own options; parse_args() takes --stop-timeout, -v and -h. */
 static void set_option(struct options *opts, int opt, char *arg)
 {
 	if (opt == 'H' && strlen(arg) > HOST_NAME_MAX)

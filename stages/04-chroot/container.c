@@ -77,7 +77,7 @@ static int wait_for(pid_t pid, unsigned int stop_timeout);
 /* This stage's own steps, after main. */
 static const char *default_rootfs(void);
 
-/* The options that not every stage has. */
+/* This stage's own options; parse_args() takes --stop-timeout, -v and -h. */
 static void set_option(struct options *opts, int opt, char *arg)
 {
 	if (opt == 'H' && strlen(arg) > HOST_NAME_MAX)

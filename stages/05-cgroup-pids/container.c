@@ -84,7 +84,7 @@ static int wait_for(pid_t pid, unsigned int stop_timeout);
 static const char *default_rootfs(void);
 static void cgroup_create(long pids_max, pid_t child);
 
-/* The options that not every stage has. */
+/* This stage's own options; parse_args() takes --stop-timeout, -v and -h. */
 static void set_option(struct options *opts, int opt, char *arg)
 {
 	if (opt == 'H' && strlen(arg) > HOST_NAME_MAX)
