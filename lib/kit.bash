@@ -42,8 +42,10 @@ KIT=${KIT:-$(cd -P "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
 ### the stages ###
 
 STAGES=()
+# (No basename: the tests source this for every test, and a fork costs.)
 for _stage_dir in "$KIT"/stages/[0-9][0-9]-*/; do
-    [[ -f $_stage_dir/container.c ]] && STAGES+=("$(basename "$_stage_dir")")
+    _stage_dir=${_stage_dir%/}
+    [[ -f $_stage_dir/container.c ]] && STAGES+=("${_stage_dir##*/}")
 done
 unset _stage_dir
 
