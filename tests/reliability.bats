@@ -384,12 +384,18 @@ assert_killed_after_grace() {
     find_own_cgroups
     assert_equal "${#OWN_CGROUPS[@]}" 20
     for i in {1..20}; do
-        runtime=$(children_of "${timeout_pids[i]}")
         IFS= read -r -d '' output <"$BATS_TEST_TMPDIR/out$i" || true
         [[ $output == "box$i"$'\n'* ]] || fail "container $i's hostname is not box$i: $output"
-        # Only the pids hierarchy (v1), or the one hierarchy (v2), has it.
-        [[ $output == *:/minidocker-"$TEST_PIDNS-$runtime"$'\n'* ]] ||
-            fail "container $i is not in minidocker-$TEST_PIDNS-$runtime, its runtime's cgroup: $output"
+        # Only the pids hierarchy (v1), or the one hierarchy (v2), has it,
+        # named for its runtime: the child of its timeout(1). (From the
+        # runtime's parent, not the parent's list of children, which the
+        # kernel does not promise while processes come and go.)
+        [[ $output =~ :/minidocker-$TEST_PIDNS-([0-9]+)$'\n' ]] ||
+            fail "container $i is not in a minidocker-$TEST_PIDNS-* cgroup: $output"
+        runtime=${BASH_REMATCH[1]}
+        read -r stat <"/proc/$runtime/stat" || fail "no process $runtime, for which container $i's cgroup is named"
+        read -r _ ppid _ <<<"${stat##*) }"
+        assert_equal "$ppid" "${timeout_pids[i]}"
     done
 
     release_container
