@@ -10,6 +10,9 @@ STAGES  := $(patsubst stages/%/container.c,%,$(sort $(wildcard stages/[0-9][0-9]
 BUILD   := build
 BINS    := $(addprefix $(BUILD)/,$(STAGES))
 ROOTFS  := $(BUILD)/rootfs
+# The attacks of make escapes (escapes/*.c), static; each also goes into the
+# rootfs, in /usr/local/bin, where the stages with a rootfs can run it.
+ESCAPES := $(patsubst escapes/%.c,%,$(sort $(wildcard escapes/*.c)))
 
 CC      ?= cc
 CFLAGS  ?= -std=c11 -O2 -Wall -Wextra -Werror
@@ -47,7 +50,7 @@ WORK ?= work
 .PHONY: all rootfs deps test-deps vm-deps lint-deps bench-deps bench demo forkbomb doctor test test-full test-vm lint sanitize shell diff lab grade slides-deps slides slides-check clean help
 .DELETE_ON_ERROR:
 
-all: $(BINS)
+all: $(BINS) $(addprefix $(BUILD)/escapes/,$(ESCAPES))
 
 $(BUILD)/%: stages/%/container.c | $(BUILD)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $<
@@ -55,7 +58,14 @@ $(BUILD)/%: stages/%/container.c | $(BUILD)
 $(BUILD):
 	mkdir -p $@
 
-rootfs: $(ROOTFS)
+rootfs: $(ROOTFS) $(addprefix $(ROOTFS)/usr/local/bin/,$(ESCAPES))
+
+$(BUILD)/escapes/%: escapes/%.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $<
+
+$(ROOTFS)/usr/local/bin/%: $(BUILD)/escapes/% | $(ROOTFS)
+	install -D -m 0755 $< $@
 
 $(ROOTFS): rootfs-builder/build-rootfs.sh rootfs-builder/deb-cache.sh
 	rootfs-builder/build-rootfs.sh $@
