@@ -8,7 +8,12 @@
 //   every changed line of code above the line that starts the shared part
 //   (/*** below: the same in every stage ***/) is shown; each code slide's
 //   lines are the function's lines in the .c file, all of them; each try-it
-//   slide's blocks are the README's console blocks, as they are;
+//   slide's blocks are the README's console blocks, as they are; the
+//   escape matrix has a row per attack of escapes/expected and a column per
+//   stage, each cell "escaped" before the attack's first stage and
+//   "blocked" from it on, red and green;
+// - the plan's table (the slide whose table's first column names stages)
+//   names every stage, in order;
 // - the rendered decks are what slides/lib.mjs makes now (a deck built
 //   before a source changed fails here), in the same order in both
 //   languages, and every code block on a slide is a generated one (so every
@@ -17,9 +22,9 @@
 // - no slide's content overflows its slide, and no line of code its box;
 // - every image loads, and the page loads nothing from the network;
 // - the Chinese deck's text is drawn with a CJK font, not as empty boxes;
-// - a screenshot of the title slide and of each stage's (first) diff slide,
-//   or code slide for stage 01, is written to build/slides/shots/, and none
-//   is blank.
+// - a screenshot of the title slide, of each stage's (first) diff slide,
+//   or code slide for stage 01, and of the escape matrix is written to
+//   build/slides/shots/, and none is blank.
 //
 // Chromium is Debian's /usr/bin/chromium (or $CHROME_PATH), driven by
 // playwright-core, which never downloads a browser of its own.
@@ -87,6 +92,26 @@ const norm = (text) => text.replace(/\s+/g, ' ').trim();
 const sourceLines = (path) => readFileSync(join(KIT, path), 'utf8').replace(/\n$/, '').split('\n');
 const isCommentLine = (text) => /^(?:\/\*|\*|\/\/)/.test(text.trim());
 const isPlumbingLine = (text) => /^#(?:include\b|define _GNU_SOURCE\b|define STAGE\b)/.test(text);
+// The stages, as the Makefile finds them: stages/NN-name/container.c.
+const stageNames = readdirSync(join(KIT, 'stages'))
+  .filter((name) => /^[0-9][0-9]-/.test(name) && existsSync(join(KIT, 'stages', name, 'container.c')))
+  .sort();
+
+// The escape matrix escapes/expected asks for, with a column per stage:
+// { stages, rows: [{ attack, cells: ['escaped' | 'blocked', ...] }] }. A
+// line is "ID FIRST description" ("#" comments); FIRST names a stage by its
+// number or its name, or one still to come, or "-" for none yet.
+function expectedMatrix() {
+  const rows = [];
+  for (const text of sourceLines('escapes/expected')) {
+    const fields = text.replace(/#.*/, '').trim().split(/\s+/);
+    if (fields.length < 3) continue;
+    const [attack, first] = fields;
+    const number = first === '-' ? '99' : first.slice(0, 2);
+    rows.push({ attack, cells: stageNames.map((stage) => (stage.slice(0, 2) < number ? 'escaped' : 'blocked')) });
+  }
+  return { stages: stageNames, rows };
+}
 
 // The lines `diff -u FROM TO` adds (+) and removes (-): { '+': [...], '-':
 // [...] }, each { text, number } with its line number in its file.
@@ -133,11 +158,33 @@ const shownWhole = (got, line) => norm((got.get(line) || []).join(' ')) === norm
 
 // The problems of one group of generated slides (those with one caption but
 // for its "· i/n"): the lines of their code blocks, against the sources.
-function sourceProblems(where, caption, blocks) {
+function sourceProblems(where, caption, blocks, matrix) {
   const problems = [];
   const stale = `: rebuild with node slides/build.mjs, or fix slides/lib.mjs`;
   let match;
-  if ((match = caption.match(/^diff -U2 (stages\/[^ ]+\/container\.c) (stages\/[^ ]+\/container\.c)$/))) {
+  if (/^escapes\/expected · /.test(caption)) {
+    const want = expectedMatrix();
+    if (!matrix) return [`${where}: no escape matrix (a table with data-escapes) on the slide${stale}`];
+    if (JSON.stringify(matrix.stages) !== JSON.stringify(want.stages)) {
+      problems.push(`${where}: the matrix's columns are ${matrix.stages.join(' ')}, the stages ${want.stages.join(' ')}${stale}`);
+    }
+    const shownRows = matrix.rows.map((row) => `${row.attack}: ${row.cells.join(' ')}`);
+    const wantRows = want.rows.map((row) => `${row.attack}: ${row.cells.join(' ')}`);
+    if (JSON.stringify(shownRows) !== JSON.stringify(wantRows)) {
+      problems.push(`${where}: the matrix shows\n      ${shownRows.join('\n      ')}\n    where escapes/expected says\n      ${wantRows.join('\n      ')}${stale}`);
+    }
+    // Red and green, one word each.
+    for (const cell of ['escaped', 'blocked']) {
+      const looks = new Set(matrix.rows.flatMap((row) => row.looks.filter((look) => look.cell === cell).map((look) => `${look.text} ${look.background}`)));
+      if (looks.size > 1) problems.push(`${where}: the "${cell}" cells do not all look the same: ${[...looks].join('; ')}`);
+      for (const look of looks) {
+        const [red, green] = (look.match(/rgba?\((\d+), (\d+)/) || []).slice(1).map(Number);
+        if (red === undefined || (cell === 'escaped' ? red <= green : green <= red)) {
+          problems.push(`${where}: the "${cell}" cells are not ${cell === 'escaped' ? 'red' : 'green'}: ${look}`);
+        }
+      }
+    }
+  } else if ((match = caption.match(/^diff -U2 (stages\/[^ ]+\/container\.c) (stages\/[^ ]+\/container\.c)$/))) {
     const [, fromPath, toPath] = match;
     const changed = changedLines(fromPath, toPath);
     const toLines = new Set(sourceLines(toPath).map(norm));
@@ -296,6 +343,18 @@ try {
           loaded: image.complete && image.naturalWidth > 0,
         }));
         const source = section.querySelector('p.source[data-fragment]');
+        const escapes = section.querySelector('table[data-escapes]');
+        const matrix = escapes && {
+          stages: [...escapes.querySelectorAll('th[data-stage]')].map((th) => th.dataset.stage),
+          rows: [...escapes.querySelectorAll('tr[data-attack]')].map((tr) => {
+            const cells = [...tr.querySelectorAll('td[data-cell]')];
+            return {
+              attack: tr.dataset.attack,
+              cells: cells.map((td) => td.dataset.cell),
+              looks: cells.map((td) => ({ cell: td.dataset.cell, text: td.textContent.trim(), background: getComputedStyle(td).backgroundColor })),
+            };
+          }),
+        };
         return {
           index,
           title: (section.querySelector('h1, h2')?.textContent || '').trim(),
@@ -306,6 +365,10 @@ try {
           fragment: source ? source.dataset.fragment : null,
           caption: source ? source.textContent.trim() : '',
           blocks: [...section.querySelectorAll('pre')].map((pre) => pre.textContent.replace(/\n$/, '')),
+          matrix,
+          // The first column of each other table.
+          tables: [...section.querySelectorAll('table:not([data-escapes])')]
+            .map((table) => [...table.querySelectorAll('tbody tr')].map((tr) => (tr.cells[0]?.textContent || '').trim())),
         };
       });
     });
@@ -327,7 +390,9 @@ try {
       const slide = shown[i];
       if (!slide) return;
       const want = fragment.blocks.map((block) => block.lines.join('\n'));
-      if (slide.fragment !== fragment.id || JSON.stringify(slide.blocks) !== JSON.stringify(want)) {
+      const cells = (matrix) => (matrix ? { stages: matrix.stages, rows: matrix.rows.map(({ attack, cells }) => ({ attack, cells })) } : null);
+      if (slide.fragment !== fragment.id || JSON.stringify(slide.blocks) !== JSON.stringify(want) ||
+          JSON.stringify(cells(slide.matrix)) !== JSON.stringify(cells(fragment.matrix))) {
         problem(slide.fragment === fragment.id
           ? `${lang} slide ${slide.index + 1}: its ${fragment.id} is not what the sources make now: rebuild with node slides/build.mjs`
           : `${lang} slide ${slide.index + 1}: shows ${slide.fragment} where the sources make ${fragment.id}: rebuild with node slides/build.mjs`);
@@ -341,7 +406,18 @@ try {
       groups.get(caption).blocks.push(...slide.blocks);
     }
     for (const [caption, group] of groups) {
-      for (const message of sourceProblems(`${lang} slide ${group.first.index + 1} (${group.first.fragment})`, caption, group.blocks)) problem(message);
+      for (const message of sourceProblems(`${lang} slide ${group.first.index + 1} (${group.first.fragment})`, caption, group.blocks, group.first.matrix)) problem(message);
+    }
+    // The plan: a table whose first column names stages names them all.
+    const namesStages = (column) => column.length > 0 && column.every((name) => /^[0-9][0-9]-[a-z0-9-]+$/.test(name));
+    const plans = report.filter((slide) => slide.tables.some(namesStages));
+    if (plans.length === 0) problem(`${lang}: no slide has the plan's table (a first column of stage names)`);
+    for (const slide of plans) {
+      for (const column of slide.tables.filter(namesStages)) {
+        if (column.join(' ') !== stageNames.join(' ')) {
+          problem(`${lang} slide ${slide.index + 1} (${slide.title}): its table names the stages ${column.join(' ')}, but the stages are ${stageNames.join(' ')}: a row for each, in ${lang}.md`);
+        }
+      }
     }
     if (requests.length > 0) problem(`${lang}: the deck asks the network for ${requests.slice(0, 3).join(', ')}: it must work offline`);
     if (errors.length > 0) problem(`${lang}: JavaScript errors: ${errors.join('; ')}`);
@@ -374,7 +450,9 @@ try {
     for (const slide of shown) {
       // diff-01-02-1 is stage 02's first diff slide; code-01-1 stage 01's.
       const stage = slide.fragment.match(/^(?:diff-\d\d-(\d\d)|code-(\d\d))-/);
-      if (stage && !stagesShot.has(stage[1] || stage[2])) {
+      if (slide.fragment === 'escapes') {
+        wanted.push({ index: slide.index, name: `${lang}-${String(slide.index + 1).padStart(2, '0')}-escapes` });
+      } else if (stage && !stagesShot.has(stage[1] || stage[2])) {
         stagesShot.add(stage[1] || stage[2]);
         wanted.push({ index: slide.index, name: `${lang}-${String(slide.index + 1).padStart(2, '0')}-${slide.fragment}` });
       }

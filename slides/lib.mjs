@@ -16,6 +16,8 @@
 //   <!-- generated: tryit 05-cgroup-pids 3 -->    the 3rd console block of
 //                                                 that stage's README (or
 //                                                 blocks: tryit 01-uts 1 2)
+//   <!-- generated: escapes -->                   the escape matrix, from
+//                                                 escapes/expected
 
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -333,8 +335,81 @@ export function tryitSlide(stage, numbers) {
   }];
 }
 
-// The generated slides a marker asks for.
-export function generate(marker) {
+// The attacks of escapes/expected, the file that make escapes measures and
+// the suite asserts: a line each, "ID FIRST description", FIRST the first
+// stage that blocks the attack (NN or NN-name; a stage still to come, or
+// "-", when none does yet); "#" starts a comment. [{ id, first, description }],
+// FIRST as the index in STAGES of the first stage that blocks it
+// (STAGES.length when none does).
+export function escapeAttacks() {
+  const file = join(KIT, 'escapes', 'expected');
+  if (!existsSync(file)) throw new Error('no escapes/expected, the attacks of the escape matrix');
+  const attacks = [];
+  readFileSync(file, 'utf8').split('\n').forEach((text, i) => {
+    const line = text.replace(/#.*/, '').trim();
+    if (line === '') return;
+    const fields = line.match(/^(\S+)\s+(\S+)\s+(.+)$/);
+    const where = `escapes/expected:${i + 1}`;
+    if (!fields) throw new Error(`${where}: not "ID FIRST-STAGE description": ${text}`);
+    const [, id, stage, description] = fields;
+    let first = STAGES.length;
+    if (stage !== '-') {
+      const number = stage.match(/^([0-9]{2})(?:-[a-z0-9-]+)?$/);
+      const named = STAGES.findIndex((name) => name === stage || name.slice(0, 2) === stage);
+      if (named !== -1) first = named;
+      else if (!number || STAGES.some((name) => name.slice(0, 2) >= number[1])) {
+        throw new Error(`${where}: no stage '${stage}' (the stages are: ${STAGES.join(' ')})`);
+      }
+    }
+    if (attacks.some((attack) => attack.id === id)) throw new Error(`${where}: the attack ${id} twice`);
+    attacks.push({ id, first, description });
+  });
+  if (attacks.length === 0) throw new Error('escapes/expected lists no attack');
+  return attacks;
+}
+
+// The slide of the escape matrix, its words in LANG: a row per attack of
+// escapes/expected, a column per stage, each cell "escaped" before the
+// stage that blocks the attack and "blocked" from it on. The words and the
+// descriptions are English, or what the deck's settings say:
+// <!-- deck-escaped: ... -->, <!-- deck-blocked: ... -->,
+// <!-- deck-attack: ... --> (the first column's heading) and
+// <!-- deck-attack-ID: ... --> for each attack; a deck in another language
+// must give each of them.
+export function escapesSlide(lang = 'en', settings = {}) {
+  const word = (key, english) => {
+    if (settings[key] !== undefined) return settings[key];
+    if (lang !== 'en') throw new Error(`no <!-- deck-${key}: ... --> for the escape matrix (escapes/expected), in ${lang}`);
+    return english;
+  };
+  const words = { escaped: word('escaped', 'escaped'), blocked: word('blocked', 'blocked') };
+  const attacks = escapeAttacks();
+  const rows = attacks.map((attack) => ({
+    attack: attack.id,
+    description: word(`attack-${attack.id}`, attack.description),
+    cells: STAGES.map((stage, i) => (i < attack.first ? 'escaped' : 'blocked')),
+  }));
+  const html = [
+    '<table class="escapes" data-escapes="">',
+    `<thead><tr><th>${escapeHtml(word('attack', 'attack'))}</th>${STAGES.map((stage) => `<th data-stage="${stage}" title="${stage}">${stage.slice(0, 2)}</th>`).join('')}</tr></thead>`,
+    '<tbody>',
+    ...rows.map((row) => `<tr data-attack="${escapeHtml(row.attack)}"><td>${escapeHtml(row.description)}</td>${row.cells.map((cell, i) => `<td class="${cell}" data-stage="${STAGES[i]}" data-cell="${cell}">${escapeHtml(words[cell])}</td>`).join('')}</tr>`),
+    '</tbody>',
+    '</table>',
+  ];
+  return [{
+    id: 'escapes',
+    blocks: [],
+    html,
+    matrix: { stages: STAGES, rows: rows.map((row) => ({ attack: row.attack, cells: row.cells })) },
+    functions: [],
+    caption: 'escapes/expected · each cell measured by make escapes, and asserted by the suite',
+  }];
+}
+
+// The generated slides a marker asks for (in the deck of LANG, with its
+// settings).
+export function generate(marker, lang = 'en', settings = {}) {
   const [kind, ...args] = marker.trim().split(/\s+/);
   switch (kind) {
     case 'diff':
@@ -346,12 +421,15 @@ export function generate(marker) {
     case 'tryit':
       if (args.length < 2 || !args.slice(1).every((arg) => /^[1-9][0-9]*$/.test(arg))) break;
       return tryitSlide(args[0], args.slice(1).map(Number));
+    case 'escapes':
+      if (args.length !== 0) break;
+      return escapesSlide(lang, settings);
   }
-  throw new Error(`bad marker '<!-- generated: ${marker} -->' (diff FROM TO, code STAGE FUNCTION..., tryit STAGE N...)`);
+  throw new Error(`bad marker '<!-- generated: ${marker} -->' (diff FROM TO, code STAGE FUNCTION..., tryit STAGE N..., escapes)`);
 }
 
 const MARKER = /<!--\s*generated:\s*([^>]*?)\s*-->/;
-const DECK_SETTING = /^<!--\s*deck-([a-z-]+):\s*([\s\S]*?)\s*-->$/;
+const DECK_SETTING = /^<!--\s*deck-([a-z0-9_-]+):\s*([\s\S]*?)\s*-->$/;
 
 // The slides of a Marp markdown text, split at the "---" lines outside code
 // fences, after its front matter: { frontMatter, slides: [[line...]...] }.
@@ -446,7 +524,12 @@ export function assemble(lang) {
       .filter((item) => item.line !== undefined && item.line !== heading && !/^\*[^*].*\*\s*$/.test(item.line))
       .map((item) => item.line);
     while (prose.length > 0 && prose[0].trim() === '') prose.shift();
-    const generated = generate(marker.comment.match(MARKER)[1]);
+    let generated;
+    try {
+      generated = generate(marker.comment.match(MARKER)[1], lang, settings);
+    } catch (error) {
+      throw new Error(`${lang}.md: ${error.message}`);
+    }
     generated.forEach((fragment, i) => {
       fragments.push(fragment);
       const title = generated.length > 1 ? `${heading} (${i + 1}/${generated.length})` : heading;
@@ -463,6 +546,7 @@ export function assemble(lang) {
         title,
         '',
         ...fragment.blocks.flatMap((block) => ['```' + block.language, ...block.lines, '```', '']),
+        ...(fragment.html ? [...fragment.html, ''] : []),
         `<p class="source" data-fragment="${fragment.id}">${escapeHtml(fragment.caption)}</p>`,
         '',
         ...(i === 0 ? prose.map((line) => inlineImages(line, lang)) : []),
