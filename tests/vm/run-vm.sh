@@ -9,8 +9,10 @@
 # bash-static, bats with bats-support and bats-assert, the few util-linux and
 # coreutils programs the tests need that busybox lacks, and the kit as the
 # tests expect it (/kit/build/NN-*, /kit/build/rootfs, /kit/tests). Its init
-# (tests/vm/init) mounts the layout, runs tests/run with CI=true, prints the
-# exit status and powers off. The serial console goes to build/vm/LAYOUT.log.
+# (tests/vm/init) switch_roots from the initramfs into a tmpfs copy of it (so
+# that pivot_root(2) works, as on a host), mounts the layout, runs tests/run
+# with CI=true, prints the exit status and powers off. The serial console goes
+# to build/vm/LAYOUT.log.
 set -euo pipefail
 
 prog=${0##*/}
@@ -206,8 +208,8 @@ copy_with_libs() {
 build_initramfs() {
     local started=$SECONDS program
     mkdir -p "$root"/{bin,sbin,usr/bin,usr/sbin,usr/local/bin,usr/lib,usr/libexec}
-    mkdir -p "$root"/{dev,proc,sys,tmp,run,root,etc,kit/build}
-    chmod 1777 "$root/tmp"
+    mkdir -p "$root"/{dev,proc,sys,tmp,var/tmp,run,root,etc,kit/build}
+    chmod 1777 "$root/tmp" "$root/var/tmp"
 
     # busybox for init and every tool the suite uses that is not below;
     # init links the applets into /bin (busybox --install: one process,
