@@ -4,7 +4,9 @@
 # building everything. Each stage's part comes from its container.c's header
 # comment: the first line (what the stage does), the "Try:" line (the
 # command, run as written there, without its sudo) and the "Still leaks:"
-# paragraph. So a new stage is shown with no edit here.
+# paragraph. So a new stage is shown with no edit here. The first stage with
+# pivot_root and the one before it also run the double-chroot breakout
+# (escapes/breakout.c) against a file the demo puts in /var/tmp.
 # Needs root. Usage: stages/demo.sh
 set -euo pipefail
 
@@ -19,7 +21,7 @@ if [[ ${1:-} == -h || ${1:-} == --help ]]; then
     exit 0
 fi
 ((EUID == 0)) || die "namespaces and cgroups need root: run as root, e.g. with sudo"
-for binary in "${STAGES[@]/#/build/}" build/rootfs/bin/busybox; do
+for binary in "${STAGES[@]/#/build/}" build/rootfs/bin/busybox build/rootfs/usr/local/bin/breakout; do
     [[ -x $binary ]] || die "$binary is missing: build it with: make all rootfs"
 done
 
@@ -51,10 +53,28 @@ header_part() {
     ' "stages/$1/container.c"
 }
 
+# The breakout escapes the last chroot stage and not the pivot_root one: it
+# reads the marker, a file of the host's, or fails to find it.
+pivot_stage=$(stage_name 06)
+chroot_stage=$(stage_before "$pivot_stage")
+marker=$(mktemp /var/tmp/minidocker-demo.XXXXXX)
+trap 'rm -f -- "$marker"' EXIT
+echo "a file of the host's, which no container should read" >"$marker"
+breakout() {
+    local status=0
+    show "build/$1 run breakout $marker" || status=$?
+    if ((status == 0)); then
+        say "Escaped: root in a chroot climbs out of it to the host's /."
+    else
+        say "Blocked (status $status): the climb ends at the container's own root."
+    fi
+}
+
 for stage in "${STAGES[@]}"; do
     heading "$(sed -n '2s/^ \* //p' "stages/$stage/container.c")"
     try=$(header_part "$stage" Try)
     [[ -z $try ]] || show "${try#sudo }"
+    [[ $stage != "$chroot_stage" && $stage != "$pivot_stage" ]] || breakout "$stage"
     leaks=$(header_part "$stage" 'Still leaks')
     [[ -z $leaks ]] || say "Still leaks: $leaks"
 done
