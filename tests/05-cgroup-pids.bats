@@ -128,6 +128,20 @@ assert_in_pids_cgroup() {
 
 #--- what 05-cgroup-pids still lacks -------------------------------------------
 
+# bats test_tags=lesson,id:chroot-breakout
+@test "05 still leaks: a root process climbs out of its chroot and reads a host file" {
+    requires root rootfs
+    [[ -x $ROOTFS/usr/local/bin/breakout ]] || fail "no $ROOTFS/usr/local/bin/breakout (make rootfs puts it there)"
+    # /var/tmp: the container's /tmp is its own tmpfs, whatever the host has.
+    host_marker /var/tmp
+    run --separate-stderr container run breakout "$MARKER"
+    assert_success
+    assert_output "$MARKER_TEXT"
+    assert_equal "$stderr" "breakout: at the top of the mount namespace; reading $MARKER"
+    run ls -d /tmp/breakout.*
+    assert_failure
+}
+
 # bats test_tags=lesson,id:host-netdev
 @test "05 still leaks: the host's network interfaces are visible in /proc/net/dev" {
     requires root rootfs

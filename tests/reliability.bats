@@ -151,7 +151,7 @@ assert_killed_after_grace() {
     : >"$file"
     run -125 --separate-stderr container run --rootfs "$file" true
     assert_equal "$stderr" \
-        "$STAGE: chroot(\"$file\"): Not a directory (a rootfs is a directory; build one with: make rootfs)"
+        "$STAGE: chdir(\"$file\"): Not a directory (a rootfs is a directory; build one with: make rootfs)"
 
     rootfs=$(mini_rootfs no-proc tmp)
     run -125 --separate-stderr container run --rootfs "$rootfs" true

@@ -7,7 +7,9 @@
  *
  * Still leaks: resources. Nothing limits how many processes the container
  * may start, so a fork bomb inside would use up the host's PIDs. Its cgroup
- * is the host's: `cat /proc/self/cgroup`. Stage 05 adds a pids limit.
+ * is the host's: `cat /proc/self/cgroup`. Stage 05 adds a pids limit. And a
+ * chroot holds no root process: a second chroot climbs out of it (the
+ * breakout, escapes/breakout.c), which stage 06's pivot_root stops.
  *
  * Try:  sudo build/04-chroot run sh -c 'ls /; ps'
  *

@@ -5,8 +5,9 @@
  * default 20). CMD starts inside it, so a fork bomb is held at N processes
  * and the host keeps working; when CMD ends, the cgroup is emptied and removed.
  *
- * Still leaks: the network (`cat /proc/net/dev` lists the host's interfaces)
- * and the users (root inside is root outside).
+ * Still leaks: the root (a root process climbs out of the chroot with a
+ * second chroot, escapes/breakout.c), the network (`cat /proc/net/dev` lists
+ * the host's interfaces) and the users (root inside is root outside).
  *
  * Try:  sudo build/05-cgroup-pids run --pids-max 5 cat /proc/self/cgroup
  *
