@@ -137,6 +137,18 @@ if [[ $propagation == shared ]]; then
     note "/ has shared propagation (normal with systemd); the stages make their mounts private first, so nothing leaks to the host"
 fi
 
+# pivot_root(2) (stage 06) puts the host's root under the container's, so
+# the root must be a mount with a parent: not the initramfs's rootfs, the
+# root of the mount tree (its own parent in mountinfo), nor a directory made
+# the root by chroot (then no mount on / shows at all).
+root_mount=$(awk '$5 == "/" { seen = ($1 == $2) ? (seen ? seen : "rootfs") : "mount" }
+    END { print seen }' /proc/self/mountinfo)
+case $root_mount in
+    mount) good "/ is a mount point with a parent mount, as pivot_root (stage 06) needs" ;;
+    rootfs) bad "/ is the initramfs's rootfs, where pivot_root fails (EINVAL): boot into a real root first (switch_root(8); tests/vm/init does so into a tmpfs)" ;;
+    *) bad "/ is not a mount point (inside a chroot?), where pivot_root fails (EINVAL): run the kit outside the chroot, or bind-mount its directory onto itself before chrooting (mount --bind DIR DIR)" ;;
+esac
+
 if ((problems)); then
     echo "doctor: $problems problem(s); the kit cannot run here until they are fixed"
     exit 1
