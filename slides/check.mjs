@@ -99,15 +99,15 @@ const stageNames = readdirSync(join(KIT, 'stages'))
 
 // The escape matrix escapes/expected asks for, with a column per stage:
 // { stages, rows: [{ attack, cells: ['escaped' | 'blocked', ...] }] }. A
-// line is "ID FIRST description" ("#" comments); FIRST names a stage by its
-// number or its name, or one still to come, or "-" for none yet.
+// line is "ID FIRST description" ("#" comments): the attack is blocked by
+// the stages numbered FIRST and up ("-": by none).
 function expectedMatrix() {
   const rows = [];
   for (const text of sourceLines('escapes/expected')) {
     const fields = text.replace(/#.*/, '').trim().split(/\s+/);
     if (fields.length < 3) continue;
     const [attack, first] = fields;
-    const number = first === '-' ? '99' : first.slice(0, 2);
+    const number = first === '-' ? '~' : first;
     rows.push({ attack, cells: stageNames.map((stage) => (stage.slice(0, 2) < number ? 'escaped' : 'blocked')) });
   }
   return { stages: stageNames, rows };

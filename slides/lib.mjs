@@ -336,11 +336,11 @@ export function tryitSlide(stage, numbers) {
 }
 
 // The attacks of escapes/expected, the file that make escapes measures and
-// the suite asserts: a line each, "ID FIRST description", FIRST the first
-// stage that blocks the attack (NN or NN-name; a stage still to come, or
-// "-", when none does yet); "#" starts a comment. [{ id, first, description }],
-// FIRST as the index in STAGES of the first stage that blocks it
-// (STAGES.length when none does).
+// the suite asserts (its header comment says the format): a line each,
+// "ID FIRST description", FIRST the number of the first stage that blocks
+// the attack, every stage from it on blocking it too ("-": none yet); "#"
+// starts a comment. [{ id, first, description }], FIRST as the index in
+// STAGES of the first stage that blocks it (STAGES.length when none does).
 export function escapeAttacks() {
   const file = join(KIT, 'escapes', 'expected');
   if (!existsSync(file)) throw new Error('no escapes/expected, the attacks of the escape matrix');
@@ -348,21 +348,13 @@ export function escapeAttacks() {
   readFileSync(file, 'utf8').split('\n').forEach((text, i) => {
     const line = text.replace(/#.*/, '').trim();
     if (line === '') return;
-    const fields = line.match(/^(\S+)\s+(\S+)\s+(.+)$/);
+    const fields = line.match(/^(\S+)\s+(-|[0-9]{2})\s+(.+)$/);
     const where = `escapes/expected:${i + 1}`;
-    if (!fields) throw new Error(`${where}: not "ID FIRST-STAGE description": ${text}`);
-    const [, id, stage, description] = fields;
-    let first = STAGES.length;
-    if (stage !== '-') {
-      const number = stage.match(/^([0-9]{2})(?:-[a-z0-9-]+)?$/);
-      const named = STAGES.findIndex((name) => name === stage || name.slice(0, 2) === stage);
-      if (named !== -1) first = named;
-      else if (!number || STAGES.some((name) => name.slice(0, 2) >= number[1])) {
-        throw new Error(`${where}: no stage '${stage}' (the stages are: ${STAGES.join(' ')})`);
-      }
-    }
+    if (!fields) throw new Error(`${where}: not "ID FIRST description" (FIRST: a stage's number, or -): ${text}`);
+    const [, id, number, description] = fields;
+    const first = number === '-' ? -1 : STAGES.findIndex((stage) => stage.slice(0, 2) >= number);
     if (attacks.some((attack) => attack.id === id)) throw new Error(`${where}: the attack ${id} twice`);
-    attacks.push({ id, first, description });
+    attacks.push({ id, first: first === -1 ? STAGES.length : first, description });
   });
   if (attacks.length === 0) throw new Error('escapes/expected lists no attack');
   return attacks;
