@@ -2,6 +2,7 @@
 # 06-pivot-root: the rootfs is the root of the container's mount namespace
 # (bind-mounted onto itself, pivot_root(".", "."), the old root detached), so
 # the double-chroot breakout that gets out of 04 and 05 ends at the rootfs.
+# shellcheck disable=SC2154 # bats' run --separate-stderr sets stderr
 
 load helpers
 
