@@ -316,6 +316,22 @@ mounts_under() {
     return 0
 }
 
+# netdev_names: the interface names of a /proc/net/dev on stdin, sorted.
+netdev_names() {
+    sed -n 's/^ *\([^ :]*\):.*/\1/p' | sort
+}
+
+# assert_host_netdev: the container's /proc/net/dev lists exactly the host's
+# interfaces (the lesson of every stage without a network namespace).
+assert_host_netdev() {
+    run container run cat /proc/net/dev
+    assert_success
+    local inside
+    inside=$(netdev_names <<<"$output")
+    [[ -n $inside ]] || fail "no interfaces in the container's /proc/net/dev: $output"
+    assert_equal "$inside" "$(netdev_names </proc/net/dev)"
+}
+
 # host_marker DIR: make a file with unique contents in the host's DIR (removed
 # in teardown); sets MARKER (its path) and MARKER_TEXT (its contents).
 host_marker() {
