@@ -111,6 +111,9 @@ requires() {
             rootfs)
                 [[ -d $ROOTFS ]] || skip "needs $ROOTFS (build it with: make rootfs)"
                 ;;
+            memory_cgroup)
+                [[ -n $(cgroup_root memory) ]] || skip "needs the memory cgroup controller (v1 /sys/fs/cgroup/memory or v2 with memory)"
+                ;;
             setpriv)
                 command -v setpriv >/dev/null || skip "needs setpriv (util-linux)"
                 ;;
@@ -379,14 +382,17 @@ own_cgroups() {
     fi
 }
 
-# find_own_cgroups: the same into the array OWN_CGROUPS, without a fork
-# (forks are what make a test slow): up to three levels under
-# /sys/fs/cgroup, like lib's minidocker_cgroups.
+# find_own_cgroups [ROOT]: the same into the array OWN_CGROUPS, without a
+# fork (forks are what make a test slow): up to three levels under
+# /sys/fs/cgroup, like lib's minidocker_cgroups; with ROOT, only those right
+# under it (e.g. PIDS_CGROUP_ROOT: one a run, where v1 has a memory cgroup
+# too from stage 07 on).
 find_own_cgroups() {
-    local cgroup name=minidocker-$TEST_PIDNS-
+    local cgroup name=minidocker-$TEST_PIDNS- places
+    places=(/sys/fs/cgroup/"$name"* /sys/fs/cgroup/*/"$name"* /sys/fs/cgroup/*/*/"$name"*)
+    [[ -z ${1:-} ]] || places=("$1/$name"*)
     OWN_CGROUPS=()
-    for cgroup in /sys/fs/cgroup/"$name"* /sys/fs/cgroup/*/"$name"* \
-        /sys/fs/cgroup/*/*/"$name"*; do
+    for cgroup in "${places[@]}"; do
         [[ -d $cgroup ]] && OWN_CGROUPS+=("$cgroup")
     done
     return 0
@@ -402,13 +408,13 @@ verified_pids_cgroup() {
     while ((SECONDS < deadline)); do
         [[ -n $first || -z ${RUNTIME_PID:-} ]] || first=$(children_of "$RUNTIME_PID")
         first=${first%% *}
-        find_own_cgroups
+        find_own_cgroups "$PIDS_CGROUP_ROOT"
         cgroups=("${OWN_CGROUPS[@]}")
         if ! container_is_running; then
             why="the runtime ended before its container was in a pids cgroup"
             break
         elif [[ ${#cgroups[@]} -ne 1 ]]; then
-            why="expected one minidocker-* cgroup, found ${#cgroups[@]}: ${cgroups[*]}"
+            why="expected one minidocker-* pids cgroup, found ${#cgroups[@]}: ${cgroups[*]}"
         elif ! pids_max=$(cat "${cgroups[0]}/pids.max" 2>/dev/null); then
             why="${cgroups[0]}/pids.max cannot be read"
         elif ! [[ $pids_max =~ ^[0-9]+$ && $pids_max -le $limit ]]; then
