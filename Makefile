@@ -47,7 +47,7 @@ STAGE_NAME  = $(or $(stage_name),$(error STAGE=$(STAGE) is not one of: $(STAGES)
 # Where `make lab` puts the students' copies of the starters.
 WORK ?= work
 
-.PHONY: all rootfs deps test-deps vm-deps lint-deps bench-deps bench demo forkbomb escapes doctor test test-full test-vm lint sanitize shell diff lab grade slides-deps slides slides-check clean help
+.PHONY: all rootfs deps test-deps vm-deps lint-deps bench-deps bench demo forkbomb oom escapes doctor test test-full test-vm lint sanitize shell diff lab grade slides-deps slides slides-check clean help
 .DELETE_ON_ERROR:
 
 all: $(BINS) $(addprefix $(BUILD)/escapes/,$(ESCAPES))
@@ -93,6 +93,13 @@ PIDS_MAX ?= 20
 DURATION ?= 5
 forkbomb: deps all rootfs
 	PIDS_MAX='$(PIDS_MAX)' DURATION='$(DURATION)' stages/forkbomb.sh
+
+# Its twin: a memory hog climbing to the memory limit, watched live from the
+# host, ended by the OOM killer at the limit (DURATION: about the seconds of
+# the climb).
+MEMORY ?= 64M
+oom: deps all rootfs
+	MEMORY='$(MEMORY)' DURATION='$(DURATION)' stages/oom.sh
 
 # The escape matrix: each attack of escapes/expected run with no container and
 # in each stage, "blocked" or "escaped", measured now, in a throwaway UTS and
@@ -236,6 +243,7 @@ clean:
 help:
 	@echo 'make demo           install what is missing, build, and show each stage'
 	@echo 'make forkbomb       a fork bomb held at pids.max (PIDS_MAX=20 DURATION=5)'
+	@echo 'make oom            a memory hog killed at the memory limit (MEMORY=64M DURATION=5)'
 	@echo 'make escapes        the escape matrix: each attack in each stage, blocked or escaped'
 	@echo 'make doctor         check that this machine can run the kit (one line a check)'
 	@echo 'make test           install what is missing, build, and run the test suite'
