@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # demo.sh: walk through the stages, printing for each the command it runs and
-# what still leaks, then the fork-bomb finale. `make demo` runs it after
+# what still leaks, then the two finales: the fork bomb held at pids.max, and
+# the memory hog ended by the OOM killer at the memory limit (stages/oom.sh,
+# make oom). `make demo` runs it after
 # building everything. Each stage's part comes from its container.c's header
 # comment: the first line (what the stage does), the "Try:" line (the
 # command, run as written there, without its sudo) and the "Still leaks:"
@@ -35,10 +37,21 @@ fi
 heading() { printf '\n%s== %s ==%s\n' "$bold" "$*" "$plain"; }
 say() { printf '%s\n' "$*"; }
 
-# Print a command line as a student would type it, then run it.
+# Print a command line as a student would type it, then run it; its exit
+# status is show's.
 show() {
     printf '%s# %s%s\n' "$bold" "$1" "$plain"
     eval "$1"
+}
+
+# show_status STATUS: what a Try: line's exit status other than 0 means
+# (07's hog, say, ends with 137: SIGKILL, from the OOM killer).
+show_status() {
+    if (($1 > 128)); then
+        say "Exit status $1: 128 + $(($1 - 128)), killed by SIG$(kill -l $(($1 - 128)))."
+    else
+        say "Exit status $1."
+    fi
 }
 
 # header_part STAGE PART: from the header comment of STAGE's container.c,
@@ -73,7 +86,9 @@ breakout() {
 for stage in "${STAGES[@]}"; do
     heading "$(sed -n '2s/^ \* //p' "stages/$stage/container.c")"
     try=$(header_part "$stage" Try)
-    [[ -z $try ]] || show "${try#sudo }"
+    status=0
+    [[ -z $try ]] || show "${try#sudo }" || status=$?
+    ((status == 0)) || show_status "$status"
     [[ $stage != "$chroot_stage" && $stage != "$pivot_stage" ]] || breakout "$stage"
     leaks=$(header_part "$stage" 'Still leaks')
     [[ -z $leaks ]] || say "Still leaks: $leaks"
@@ -82,7 +97,11 @@ done
 heading "Next"
 say "make diff STAGE=03     the lesson of a stage: its diff against the one before"
 say "make shell STAGE=04    a shell inside a stage's container"
-say "make forkbomb          the finale below, on its own (PIDS_MAX=20 DURATION=5)"
+say "make forkbomb          the first finale below, on its own (PIDS_MAX=20 DURATION=5)"
+say "make oom               the second, its twin, on its own (MEMORY=64M DURATION=5)"
 
 heading "The finale: a fork bomb held at pids.max"
 stages/forkbomb.sh
+
+heading "Its twin: a memory hog ended by the OOM killer at the memory limit"
+stages/oom.sh
