@@ -3,7 +3,8 @@
 # problem (with the exact fix), ! worth knowing. `make doctor` runs it; an
 # instructor runs it on each classroom VM before a workshop, a student when
 # something fails. Exits 0 when the stages can run here, 1 when they cannot.
-# It changes nothing on the host but a pids cgroup it makes and removes.
+# It changes nothing on the host but a pids and a memory cgroup it makes and
+# removes.
 # Usage: stages/doctor.sh
 set -euo pipefail
 
@@ -91,6 +92,50 @@ if [[ -n $pids_ok && $EUID -eq 0 ]]; then
     else
         rmdir "$trial" 2>/dev/null || true
         bad "cannot make a cgroup with pids.max in $hierarchy"
+    fi
+fi
+# Stage 07's memory limit: the memory controller, a tree of its own on v1
+# (/sys/fs/cgroup/memory), enabled for the children of the root on v2.
+memory_hierarchy=$(cgroup_root memory)
+memory_ok=
+if [[ $layout == unified ]]; then
+    if [[ -z $memory_hierarchy ]]; then
+        bad "cgroup v2 has no memory controller in /sys/fs/cgroup/cgroup.controllers, which stage 07 needs: if the kernel command line has cgroup_disable=memory, remove it (a Raspberry Pi needs cgroup_enable=memory there)"
+    elif grep -qw memory "$memory_hierarchy/cgroup.subtree_control" 2>/dev/null; then
+        good "memory is enabled in $memory_hierarchy/cgroup.subtree_control"
+        memory_ok=1
+    elif [[ $EUID -eq 0 ]] && why=$( (echo +memory >"$memory_hierarchy/cgroup.subtree_control") 2>&1); then
+        good "memory could be enabled in $memory_hierarchy/cgroup.subtree_control (stage 07 does the same)"
+        memory_ok=1
+    else
+        bad "memory cannot be enabled in $memory_hierarchy/cgroup.subtree_control (${why##*: }), which stage 07 needs: run the kit on the host, or in a container whose cgroup has memory delegated"
+    fi
+elif [[ $layout != none ]]; then
+    if [[ -n $memory_hierarchy ]]; then
+        good "the v1 memory controller is mounted at $memory_hierarchy"
+        memory_ok=1
+    else
+        bad "no v1 memory controller at /sys/fs/cgroup/memory, which stage 07 needs: mount it (mkdir /sys/fs/cgroup/memory && mount -t cgroup -o memory none /sys/fs/cgroup/memory), or, if the kernel command line has cgroup_disable=memory, remove it"
+    fi
+fi
+if [[ -n $memory_ok && $EUID -eq 0 ]]; then
+    # A cgroup's files say what the kernel offers: the limit, and whether
+    # swap is accounted (v1 memsw, v2 swap.max), which 07 sets so that a
+    # container cannot page its way past its limit.
+    trial=$memory_hierarchy/minidocker-doctor-$$
+    limit_file=memory.max swap_file=memory.swap.max
+    [[ $layout == unified ]] || limit_file=memory.limit_in_bytes swap_file=memory.memsw.limit_in_bytes
+    if mkdir "$trial" 2>/dev/null && [[ -e $trial/$limit_file ]]; then
+        good "a memory cgroup with $limit_file can be made in $memory_hierarchy"
+        if [[ -e $trial/$swap_file ]]; then
+            good "swap is accounted ($swap_file): stage 07 holds a container's memory and swap to its limit"
+        else
+            note "no swap accounting ($swap_file): stage 07 limits memory alone, so on a machine with swap a container may page past its limit (boot with swapaccount=1)"
+        fi
+        rmdir "$trial" || bad "cannot remove the trial cgroup $trial (rmdir it)"
+    else
+        rmdir "$trial" 2>/dev/null || true
+        bad "cannot make a cgroup with $limit_file in $memory_hierarchy"
     fi
 fi
 # What a runtime killed with SIGKILL left: harmless to the next runs (each
