@@ -9,9 +9,10 @@
 #
 # Usage: stages/oom.sh    (as root, after: make all rootfs)
 # Environment: MEMORY (default 64M: M or G, from 8M to 1G), DURATION (default
-# 5: about how many seconds the climb to the limit takes), RUNTIME (default
-# build/07-cgroup-memory; the tests pass one that makes no memory cgroup),
-# ARM_TIMEOUT (default 5), the seconds it waits for the limit to be in place.
+# 5, at most 30: about how many seconds the climb to the limit takes),
+# RUNTIME (default build/07-cgroup-memory; the tests pass one that makes no
+# memory cgroup), ARM_TIMEOUT (default 5), the seconds it waits for the
+# limit to be in place.
 # `make oom` runs it; `make demo` ends with it.
 set -euo pipefail
 
@@ -38,7 +39,8 @@ fi
 if [[ -z $memory_mb ]] || ((memory_mb < 8 || memory_mb > 1024)); then
     die "MEMORY must be a size in M or G from 8M to 1G (64M, 1G), not '$memory'"
 fi
-[[ $duration =~ ^[1-9][0-9]?$ ]] || die "DURATION must be a whole number of seconds from 1 to 99, not '$duration'"
+# (At most 30: the hog ends itself after 60 s, and must meet the limit first.)
+[[ $duration =~ ^([1-9]|[12][0-9]|30)$ ]] || die "DURATION must be a whole number of seconds from 1 to 30, not '$duration'"
 [[ $arm_timeout =~ ^[1-9][0-9]?$ ]] || die "ARM_TIMEOUT must be a whole number of seconds from 1 to 99, not '$arm_timeout'"
 ((EUID == 0)) || die "namespaces and cgroups need root: run as root, e.g. with sudo"
 [[ -x $runtime && -x $kit/build/rootfs/bin/busybox ]] || die "build it first with: make all rootfs"
@@ -97,7 +99,11 @@ bar() {
 rate_mb=$(((memory_mb + duration - 1) / duration))
 hog_size=$((memory_mb * 2))M
 work=$(mktemp -d)
-trap 'exec 7>&- 2>/dev/null; rm -rf "$work"' EXIT
+# If this script ends early (Ctrl-C, a closed pipe), the runtime it started
+# is stopped too, and the container's sh, whose stdin loses its last writer,
+# reads the end of it; so the runtime must not hold that writer itself (7>&-).
+runtime_pid=
+trap '[[ -z $runtime_pid ]] || kill -TERM "$runtime_pid" 2>/dev/null; exec 7>&- 2>/dev/null; rm -rf "$work"' EXIT
 mkfifo "$work/stdin"
 exec 7<>"$work/stdin"
 
@@ -107,7 +113,7 @@ echo "# ${RUNTIME:-build/07-cgroup-memory} run --memory $memory hog $hog_size ${
 "$runtime" run --hostname oom --memory "$memory" --stop-timeout 1 \
     sh -c "read go; [ \"\$go\" = go ] || exit 99; hog $hog_size ${rate_mb}M; status=\$?
            echo \"hog ended with status \$status\"; read stop; exit \$status" \
-    <"$work/stdin" >"$work/stdout" 2>"$work/stderr" &
+    <"$work/stdin" >"$work/stdout" 2>"$work/stderr" 7>&- &
 runtime_pid=$!
 # The runtime names its cgroups minidocker-PIDNS-PID: its pid, and the
 # inode number of its PID namespace (a pid alone is unique only within one).
@@ -137,6 +143,7 @@ done
 if [[ -z $armed ]]; then
     echo no >&7
     wait "$runtime_pid" || true
+    runtime_pid=
     cat "$work/stdout"
     die "the container is not in a memory cgroup whose $limit_file reads $limit_bytes ($memory);" \
         "the hog was not started.$(sed 's/^/ /' "$work/stderr")"
@@ -184,6 +191,7 @@ if [[ -z $ended_at ]]; then
 fi
 status=0
 wait "$runtime_pid" || status=$?
+runtime_pid=
 hog_status=$(sed -n 's/^hog ended with status //p' "$work/stdout")
 # (Its stderr also holds the shell's "Killed": show the runtime's own lines.)
 sed -n 's/^[0-9][0-9]-[a-z0-9-]*: /  &/p' "$work/stderr"

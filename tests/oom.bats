@@ -59,7 +59,7 @@ requires_memory_cgroup() {
 }
 
 @test "make oom rejects a bad MEMORY or DURATION before it starts anything" {
-    for bad in MEMORY=0 MEMORY=64 MEMORY=4M MEMORY=2G MEMORY=abc DURATION=0 DURATION=5s; do
+    for bad in MEMORY=0 MEMORY=64 MEMORY=4M MEMORY=2G MEMORY=abc DURATION=0 DURATION=31 DURATION=5s; do
         run env "$bad" "$KIT/stages/oom.sh"
         assert_failure 1
         assert_output --partial "oom: ${bad%%=*} must be "
