@@ -81,13 +81,17 @@ echo "Before: the host runs $processes_before processes and starts 50 more in $s
 bomb=':(){ :|:& };:'
 [[ -x $kit/build/rootfs/bin/bash ]] || die "build/rootfs has no bash: rebuild it with: make rootfs"
 work=$(mktemp -d)
-trap 'exec 7>&- 2>/dev/null; rm -rf "$work"' EXIT
+# If this script ends early (Ctrl-C, a closed pipe), the runtime it started
+# is stopped too, and the container's sh, whose stdin loses its last writer,
+# reads the end of it; so the runtime must not hold that writer itself (7>&-).
+runtime_pid=
+trap '[[ -z $runtime_pid ]] || kill -TERM "$runtime_pid" 2>/dev/null; exec 7>&- 2>/dev/null; rm -rf "$work"' EXIT
 mkfifo "$work/stdin"
 exec 7<>"$work/stdin"
 echo "# build/05-cgroup-pids run --pids-max $pids_max bash -c '$bomb'"
 "$runtime" run --hostname forkbomb --pids-max "$pids_max" --stop-timeout 1 \
     sh -c "read go; [ \"\$go\" = go ] || exit 99; bash -c '$bomb'; read stop" \
-    <"$work/stdin" 2>"$work/stderr" &
+    <"$work/stdin" 2>"$work/stderr" 7>&- &
 runtime_pid=$!
 # The runtime names its cgroup minidocker-PIDNS-PID: its pid, and the inode
 # number of its PID namespace (a pid alone is unique only within one).
@@ -111,6 +115,7 @@ done
 if [[ -z $armed ]]; then
     echo no >&7
     wait "$runtime_pid" || true
+    runtime_pid=
     die "the container is not in a pids cgroup with pids.max $pids_max; the bomb was not started. $(cat "$work/stderr")"
 fi
 first_process=$(head -n 1 "$cgroup/cgroup.procs")
@@ -137,6 +142,7 @@ stop_start=$(now_ms)
 kill -TERM "$runtime_pid"
 status=0
 wait "$runtime_pid" || status=$?
+runtime_pid=
 stop_ms=$(($(now_ms) - stop_start))
 # (Its stderr also holds bash's "fork: retry" lines: show the runtime's own.)
 sed -n 's/^05-cgroup-pids: /  &/p' "$work/stderr"
