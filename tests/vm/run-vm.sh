@@ -270,11 +270,13 @@ boot_vm() {
     # after a panic (panic=-1) into qemu's exit. mitigations=off: under tcg
     # the retpolines and barriers only cost time, and isolate nothing here.
     # init_on_alloc=0: Debian's kernel zeroes every allocation of its own,
-    # which under tcg took a tenth to a fifth of the VM's CPU time.
+    # which under tcg took a tenth to a fifth of the VM's CPU time. no5lvl:
+    # qemu's max CPU has 5-level paging, and a page walk of five levels
+    # instead of four made runs and bats tests a tenth slower.
     timeout -k 10 "$limit" qemu-system-x86_64 \
         -accel "$vm_accel" -cpu "$cpu" -smp "$smp" -m "$memory" \
         -kernel "$kernel" -initrd "$initramfs" \
-        -append "console=ttyS0 quiet panic=-1 mitigations=off init_on_alloc=0 $append" \
+        -append "console=ttyS0 quiet panic=-1 mitigations=off init_on_alloc=0 no5lvl $append" \
         -display none -monitor none -serial stdio -nic none -no-reboot \
         -pidfile "$scratch_dir/$label.pid" \
         </dev/null 2>&1 | tr -d '\r' | tee "$log" | sed -u "s/^/[$label] /" || status=$?
