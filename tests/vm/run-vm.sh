@@ -46,10 +46,10 @@ suite holds, or if a VM does not finish in time.
 Each VM's console is saved in build/vm/LAYOUT.log.
 
 Needs root (the initramfs holds build/rootfs's device nodes), qemu-system-x86
-and cpio (make test-vm installs them), a built kit (make all rootfs), apt-get
-for the kernel and bash-static (cached in build/vm/cache), and from tests/run
---count (how many tests each VM must run) and --build-mutants (the VMs have
-no compiler).
+and cpio (make test-vm installs them), a built kit (make all rootfs, whose
+bash the VM uses), apt-get for the kernel (cached in build/vm/cache), and
+from tests/run --count (how many tests each VM must run) and
+--build-mutants (the VMs have no compiler).
 
 Environment:
   VM_ACCEL=auto|kvm|tcg  accelerator (default auto: kvm if a short probe
@@ -154,7 +154,7 @@ trap 'exit 143' TERM
 mkdir -p -- "$cache_dir"
 scratch_dir=$(mktemp -d "$vm_dir/scratch.XXXXXX")
 
-### packages: the kernel and bash-static, cached as .deb files ###
+### packages: the kernel (and bash-static if the rootfs has no bash), cached as .deb files ###
 
 # shellcheck source=rootfs-builder/deb-cache.sh
 source "$kit/rootfs-builder/deb-cache.sh"
@@ -177,7 +177,12 @@ else
     kernel_deb=$(cached_deb 'linux-image-*-cloud-amd64') ||
         die "no kernel: apt-cache knows no linux-image-cloud-amd64 and none is cached in $cache_dir"
 fi
-bash_deb=$(fetch_deb bash-static) || die "cannot download bash-static with apt-get"
+# bash, static: the rootfs has it (make rootfs put it there for the fork
+# bomb), or else it is fetched.
+bash_deb=
+if [[ ! -x $kit/build/rootfs/bin/bash ]]; then
+    bash_deb=$(fetch_deb bash-static) || die "cannot download bash-static with apt-get"
+fi
 
 # Unpack the kernel once per .deb.
 kernel=$vm_dir/${kernel_deb##*/}
@@ -220,8 +225,12 @@ build_initramfs() {
     ln -s ../../bin/busybox "$root/usr/bin/env"
 
     # bash, static, for bats and the tests.
-    dpkg-deb -x "$bash_deb" "$scratch_dir/bash-static"
-    cp -- "$scratch_dir/bash-static/bin/bash-static" "$root/bin/bash"
+    if [[ -z $bash_deb ]]; then
+        cp -- "$kit/build/rootfs/bin/bash" "$root/bin/bash"
+    else
+        dpkg-deb -x "$bash_deb" "$scratch_dir/bash-static"
+        cp -- "$scratch_dir/bash-static/bin/bash-static" "$root/bin/bash"
+    fi
 
     for program in "${HOST_PROGRAMS[@]}"; do
         copy_with_libs "$(command -v "$program")" "/usr/local/bin/$program"
