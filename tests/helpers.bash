@@ -501,6 +501,7 @@ snapshot_host() {
     read -r HOST_HOSTNAME </proc/sys/kernel/hostname
     IFS= read -r -d '' HOST_MOUNTINFO </proc/self/mountinfo || true
     HOST_MOUNTINFO=${HOST_MOUNTINFO%$'\n'} # as $(cat ...) would give it
+    host_interfaces HOST_INTERFACES
     # Usually every process shares the test's own UTS namespace, and then
     # there is nothing to list. If not (other containers on the machine),
     # the namespaces there are now are the host's.
@@ -523,6 +524,13 @@ snapshot_host() {
         rmdir "$cgroup" 2>/dev/null || true
     done
     HOST_SNAPSHOT=taken
+}
+
+# host_interfaces VAR: the names of the host's network interfaces into VAR,
+# on one line (a glob of /sys/class/net: no fork).
+host_interfaces() {
+    local interfaces=(/sys/class/net/*)
+    printf -v "$1" '%s' "${interfaces[*]##*/}"
 }
 
 # other_uts_processes: succeeds if some process is in a UTS namespace other
@@ -656,6 +664,12 @@ check_host_restored() {
     mountinfo_now=${mountinfo_now%$'\n'}
     if [[ $mountinfo_now != "$HOST_MOUNTINFO" ]]; then
         problems+=("the host's mount table changed:"$'\n'"$(diff <(echo "$HOST_MOUNTINFO") <(echo "$mountinfo_now"))")
+    fi
+
+    local interfaces_now
+    host_interfaces interfaces_now
+    if [[ $interfaces_now != "$HOST_INTERFACES" ]]; then
+        problems+=("the host's network interfaces changed from '$HOST_INTERFACES' to '$interfaces_now'")
     fi
 
     if ((${#problems[@]})); then
