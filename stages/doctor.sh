@@ -35,7 +35,7 @@ else
 fi
 
 # The namespaces the stages use, and whether this process may make them.
-for ns in uts pid mnt; do
+for ns in uts pid mnt net; do
     if [[ -e /proc/self/ns/$ns ]]; then
         good "the kernel has $ns namespaces (/proc/self/ns/$ns)"
     else
@@ -45,11 +45,11 @@ done
 if ! have unshare; then
     bad "unshare not found, so namespaces cannot be tried: apt-get install util-linux"
 elif [[ $EUID -ne 0 ]]; then
-    bad "cannot try unshare --uts --pid --mount without root"
-elif why=$(unshare --uts --pid --mount --fork true 2>&1); then
-    good "unshare --uts --pid --mount works"
+    bad "cannot try unshare --uts --pid --mount --net without root"
+elif why=$(unshare --uts --pid --mount --net --fork true 2>&1); then
+    good "unshare --uts --pid --mount --net works"
 else
-    bad "unshare --uts --pid --mount fails (${why##*: }): inside a container, give it CAP_SYS_ADMIN (docker run --privileged)"
+    bad "unshare --uts --pid --mount --net fails (${why##*: }): inside a container, give it CAP_SYS_ADMIN (docker run --privileged)"
 fi
 
 # The cgroup layout, as stage 05 tells it apart with statfs(2), and where it
