@@ -26,6 +26,7 @@ teardown() {
 free_port() {
     local table listening=' ' local_address state
     for table in /proc/net/tcp /proc/net/tcp6; do
+        [[ -e $table ]] || continue # a kernel without IPv6
         while read -r _ local_address _ state _; do
             [[ $state == 0A ]] && listening+="$((16#${local_address##*:})) "
         done <"$table"
@@ -49,7 +50,7 @@ host_page() {
 # Mutant (tests/run phase 3): the runtime makes the namespace but forgets to
 # bring lo up, so not even 127.0.0.1 answers inside.
 # mutant no-lo-up: /^\tloopback_up();$/d
-# bats test_tags=property,catches:no-lo-up,id:only-lo
+# bats test_tags=property,kernel,catches:no-lo-up,id:only-lo
 @test "the container's only interface is lo, and it is up: ping 127.0.0.1 answers" {
     requires root rootfs
     run container run cat /proc/net/dev
@@ -61,7 +62,7 @@ host_page() {
     assert_line '1 packets transmitted, 1 packets received, 0% packet loss'
 }
 
-# bats test_tags=property,id:inside-unreachable
+# bats test_tags=property,kernel,id:inside-unreachable
 @test "a server inside, on all addresses, answers inside and cannot be reached from the host's 127.0.0.1" {
     requires root rootfs
     free_port
@@ -77,7 +78,7 @@ host_page() {
     assert_success
 }
 
-# bats test_tags=property,id:host-unreachable
+# bats test_tags=property,kernel,id:host-unreachable
 @test "a server on the host's 127.0.0.1 answers there and cannot be reached from inside" {
     requires root rootfs
     free_port
@@ -97,7 +98,7 @@ host_page() {
     assert_failure
 }
 
-# bats test_tags=property,id:netns-gone
+# bats test_tags=property,kernel,id:netns-gone
 @test "the container's network namespace is its own, the host's interfaces stay as they are, and it is gone after exit" {
     requires root rootfs
     container_bg run sh -c 'echo ready; read line'
