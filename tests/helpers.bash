@@ -560,8 +560,11 @@ uts_namespace_of_each_process() {
 # that did not exist at setup: a container process still alive.
 stray_processes() {
     other_uts_processes || return 0
-    # The test's own namespace (this shell's) is the host's too.
-    uts_namespace_of_each_process | awk -v known="$HOST_UTS_NAMESPACES" -v self="$BASHPID" '
+    # The test's own namespace is the host's too: that of $$, the test's
+    # shell, alive all through. ($BASHPID here would be the awk's own pid,
+    # which the ls on the left of the pipe may list before it is forked, or
+    # not: then no namespace is the host's, and every process a stray.)
+    uts_namespace_of_each_process | awk -v known="$HOST_UTS_NAMESPACES" -v self="$$" '
     { pid[NR] = $1; namespace[NR] = $2 }
     $1 == self { known = known " " $2 " " }
     END {
