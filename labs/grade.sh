@@ -7,10 +7,11 @@
 # a total.
 # `make grade` runs it.
 #
-# The safety net: each test file runs in throwaway mount, UTS and PID
-# namespaces, with / made shared in it as systemd makes it, so whatever a
-# broken binary mounts or renames stays there, and every process it leaves
-# dies with the namespace. Inside, the tests' own teardown checks that no
+# The safety net: each test file runs in throwaway mount, UTS, PID and
+# network namespaces, with / made shared in it as systemd makes it, and lo
+# up and a host0 as a machine has them (lib/kit.bash: host_like_network),
+# so whatever a broken binary mounts, renames or does to an interface stays
+# there, and every process it leaves dies with the namespace. Inside, the tests' own teardown checks that no
 # mount, cgroup, hostname change or process is left; every container is
 # bounded by a timeout, and each file by a time limit. A stage names its
 # cgroup after its PID namespace and pid, so two gradings side by side
@@ -134,7 +135,7 @@ fi
 if ((EUID != 0)); then
     die "the checks run containers, which needs root: run it as root, e.g. sudo make grade STAGE=${stage%%-*}"
 fi
-for tool in bats unshare timeout; do
+for tool in bats unshare timeout busybox; do
     command -v "$tool" >/dev/null || die "$tool is not installed (make deps installs it)"
 done
 if grep -q -- '--rootfs' "$kit/stages/$stage/container.c" && [[ ! -d $kit/build/rootfs ]]; then
@@ -182,16 +183,16 @@ grade_file() {
     # Generous, but a hung check cannot hold the grading forever.
     limit=$((60 + 30 * $(bats --count "${filter[@]}" "$file")))
     # In throwaway namespaces (see the top): / shared, as systemd has it, a
-    # hostname and a /proc of their own; --kill-child takes every process
+    # hostname, a /proc and a network of their own; --kill-child takes every process
     # of the PID namespace with it when bats ends or is stopped. The first
     # line out is that PID namespace, whose cgroups are this grading's.
     # shellcheck disable=SC2016 # $@ is for the inner bash
     tap=$(STAGE=$stage CONTAINER=$binary CONTAINER_TIMEOUT=${CONTAINER_TIMEOUT:-15} \
         WAIT_TIMEOUT=${WAIT_TIMEOUT:-3} \
         timeout -k 10 "$limit" \
-        unshare --mount --uts --pid --fork --kill-child --mount-proc --propagation private \
-        bash -c 'readlink /proc/self/ns/pid && mount --make-rshared / && exec bats --tap "$@"' \
-        bash "${filter[@]}" "$file" </dev/null 2>&1) || status=$?
+        unshare --mount --uts --pid --net --fork --kill-child --mount-proc --propagation private \
+        bash -c 'readlink /proc/self/ns/pid && mount --make-rshared / && . "$0" && host_like_network &&
+            exec bats --tap "$@"' "$kit/lib/kit.bash" "${filter[@]}" "$file" </dev/null 2>&1) || status=$?
     if [[ $tap =~ ^pid:\[([0-9]+)\] ]]; then
         grading_ns=${BASH_REMATCH[1]}
         tap=${tap#*$'\n'}

@@ -29,6 +29,20 @@
 #                           their cgroups with it
 #   stale_cgroups           those a runtime killed with SIGKILL left: empty,
 #                           and no process is their runtime any more
+#   own_network SCRIPT [ARG...]
+#                           run SCRIPT with ARGs again in a network namespace
+#                           of its own, set up by host_like_network; returns
+#                           at once if this process is in one the kit made
+#                           (or is not root). The suite, the escape matrix
+#                           and the bench call it first: what the stages do
+#                           to a network, a veth pair, addresses, routes,
+#                           servers, stays there, off the machine's own.
+#   host_like_network       in a new network namespace, what a machine's has:
+#                           lo up, and host0 with an address and a default
+#                           route (192.0.2.1/24 via .254: TEST-NET-1, never
+#                           routed); host0 is one end of a veth pair whose
+#                           other, veth0, stays down, so no packet goes out
+#                           of it; and MINIDOCKER_NETNS, exported, names it
 #   die, misuse, step       messages, prefixed with $prog (set it first)
 #   tap_line LINE           parse a line of bats --tap output
 #   test_ids FILE           "ID<TAB>NAME" of each test of a .bats file with an
@@ -119,6 +133,29 @@ pidns() {
     link=$(readlink /proc/self/ns/pid) || return 1
     link=${link#pid:[}
     echo "${link%]}"
+}
+
+# own_network SCRIPT [ARG...]: see the top.
+own_network() {
+    ((EUID == 0)) || return 0
+    [[ ${MINIDOCKER_NETNS:-} != "$(readlink /proc/self/ns/net)" ]] || return 0
+    # unshare -n: util-linux's, or busybox's in the test VMs.
+    # shellcheck disable=SC2016 # for the inner bash
+    exec unshare -n -- "$BASH" -c '. "$0" && host_like_network && exec "$@"' \
+        "$KIT/lib/kit.bash" "$@"
+}
+
+# host_like_network: see the top. An interface besides lo, with an address
+# and a route, as every machine has, so that a container that sees "the
+# host's network" sees more than a loopback. (veth is built into most
+# kernels, a module in Debian's cloud kernel, which the test VMs load.)
+host_like_network() {
+    busybox ip link set lo up &&
+        busybox ip link add host0 type veth &&
+        busybox ip addr add 192.0.2.1/24 dev host0 &&
+        busybox ip link set host0 up &&
+        busybox ip route add default via 192.0.2.254 || return 1
+    MINIDOCKER_NETNS=$(readlink /proc/self/ns/net) && export MINIDOCKER_NETNS
 }
 
 # minidocker_cgroups [PIDNS]: every minidocker-* cgroup directory (with

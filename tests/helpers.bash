@@ -527,10 +527,14 @@ snapshot_host() {
 }
 
 # host_interfaces VAR: the names of the host's network interfaces into VAR,
-# on one line (a glob of /sys/class/net: no fork).
+# on one line, as this process's /proc/net/dev lists them (the suite's own
+# network namespace: tests/run). Read by bash itself: no fork.
 host_interfaces() {
-    local interfaces=(/sys/class/net/*)
-    printf -v "$1" '%s' "${interfaces[*]##*/}"
+    local line names=()
+    while IFS= read -r line; do
+        [[ ! $line =~ ^\ *([^:\ ]+): ]] || names+=("${BASH_REMATCH[1]}")
+    done </proc/net/dev
+    printf -v "$1" '%s' "${names[*]}"
 }
 
 # other_uts_processes: succeeds if some process is in a UTS namespace other

@@ -184,13 +184,18 @@ if [[ ! -x $kit/build/rootfs/bin/bash ]]; then
     bash_deb=$(fetch_deb bash-static) || die "cannot download bash-static with apt-get"
 fi
 
-# Unpack the kernel once per .deb.
+# Unpack the kernel once per .deb, and the one module the suite needs: veth,
+# for the veth pairs of the stages and of the suite's network namespace
+# (Debian's cloud kernel builds it as a module; it depends on no other).
 kernel=$vm_dir/${kernel_deb##*/}
 kernel=${kernel%.deb}.vmlinuz
-if [[ ! -f $kernel ]]; then
-    dpkg-deb --fsys-tarfile "$kernel_deb" | tar -x -C "$scratch_dir" --wildcards './boot/vmlinuz-*' ||
-        die "cannot unpack the kernel from $kernel_deb; delete it and run again"
+veth_module=${kernel%.vmlinuz}.veth.ko
+if [[ ! -f $kernel || ! -f $veth_module ]]; then
+    dpkg-deb --fsys-tarfile "$kernel_deb" |
+        tar -x -C "$scratch_dir" --wildcards './boot/vmlinuz-*' './lib/modules/*/kernel/drivers/net/veth.ko' ||
+        die "cannot unpack the kernel and veth.ko from $kernel_deb; delete it and run again"
     mv -- "$scratch_dir"/boot/vmlinuz-* "$kernel"
+    mv -- "$scratch_dir"/lib/modules/*/kernel/drivers/net/veth.ko "$veth_module"
 fi
 
 ### the initramfs ###
@@ -223,6 +228,9 @@ build_initramfs() {
     cp -- "$kit/build/rootfs/bin/busybox" "$root/bin/busybox"
     ln -s busybox "$root/bin/sh"
     ln -s ../../bin/busybox "$root/usr/bin/env"
+
+    mkdir -p "$root/lib/modules"
+    cp -- "$veth_module" "$root/lib/modules/veth.ko"
 
     # bash, static, for bats and the tests.
     if [[ -z $bash_deb ]]; then
