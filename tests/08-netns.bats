@@ -51,11 +51,17 @@ host_page() {
 # bring lo up, so not even 127.0.0.1 answers inside.
 # mutant no-lo-up: /^\tloopback_up();$/d
 # bats test_tags=property,kernel,catches:no-lo-up,id:only-lo
-@test "the container's only interface is lo, and it is up: ping 127.0.0.1 answers" {
+@test "the container has a lo of its own, up (ping 127.0.0.1 answers), and none of the host's interfaces" {
     requires root rootfs
     run container run cat /proc/net/dev
     assert_success
-    assert_equal "$(netdev_names <<<"$output")" lo
+    local inside name
+    inside=" $(netdev_names <<<"$output" | tr '\n' ' ')"
+    [[ $inside == *" lo "* ]] || fail "no lo in the container's /proc/net/dev: $output"
+    for name in $HOST_INTERFACES; do
+        [[ $name == lo || $inside != *" $name "* ]] ||
+            fail "the host's $name is in the container's /proc/net/dev: $output"
+    done
     run container run sh -c 'ip link; ping -c1 -W2 127.0.0.1'
     assert_success
     assert_line --regexp '^1: lo: <LOOPBACK,UP,LOWER_UP> '
