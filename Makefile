@@ -21,7 +21,7 @@ LDFLAGS ?= -static
 
 # What `make demo` and `make test` need, as Debian and Ubuntu name it.
 PACKAGES := gcc libc6-dev make binutils bats bats-support bats-assert \
-            busybox-static procps util-linux
+            busybox-static procps util-linux iproute2 iputils-ping
 
 # What `make test-vm` needs besides: qemu to boot the kernel, cpio for its
 # initramfs. (The kernel and bash-static are fetched by tests/vm/run-vm.sh.)
