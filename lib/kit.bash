@@ -42,7 +42,10 @@
 #                           route (192.0.2.1/24 via .254: TEST-NET-1, never
 #                           routed); host0 is one end of a veth pair whose
 #                           other, veth0, stays down, so no packet goes out
-#                           of it; and MINIDOCKER_NETNS, exported, names it
+#                           of it; MINIDOCKER_NETNS_PID, exported, is this
+#                           shell's pid (the process that runs on in it)
+#   in_own_network          succeeds in a network namespace host_like_network
+#                           made (no fork: a test asks it every time)
 #   die, misuse, step       messages, prefixed with $prog (set it first)
 #   tap_line LINE           parse a line of bats --tap output
 #   test_ids FILE           "ID<TAB>NAME" of each test of a .bats file with an
@@ -138,7 +141,7 @@ pidns() {
 # own_network SCRIPT [ARG...]: see the top.
 own_network() {
     ((EUID == 0)) || return 0
-    [[ ${MINIDOCKER_NETNS:-} != "$(readlink /proc/self/ns/net)" ]] || return 0
+    ! in_own_network || return 0
     # unshare -n: util-linux's, or busybox's in the test VMs.
     # shellcheck disable=SC2016 # for the inner bash
     exec unshare -n -- "$BASH" -c '. "$0" && host_like_network && exec "$@"' \
@@ -155,7 +158,12 @@ host_like_network() {
         busybox ip addr add 192.0.2.1/24 dev host0 &&
         busybox ip link set host0 up &&
         busybox ip route add default via 192.0.2.254 || return 1
-    MINIDOCKER_NETNS=$(readlink /proc/self/ns/net) && export MINIDOCKER_NETNS
+    export MINIDOCKER_NETNS_PID=$$
+}
+
+# in_own_network: see the top. (-ef compares the namespaces' inodes.)
+in_own_network() {
+    [[ -n ${MINIDOCKER_NETNS_PID:-} && /proc/self/ns/net -ef /proc/$MINIDOCKER_NETNS_PID/ns/net ]]
 }
 
 # minidocker_cgroups [PIDNS]: every minidocker-* cgroup directory (with

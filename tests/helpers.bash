@@ -93,6 +93,8 @@ WAIT_TIMEOUT=${WAIT_TIMEOUT:-10}
 # From 04-chroot on, the container runs in the rootfs (and CMD is looked up
 # there), so the tests' commands are busybox applets: sh, cat, ls, hostname...
 stage_has_rootfs() { ((10#$STAGE_NUM >= 4)); }
+# From stage 09 on, each run lays a veth pair, with addresses and a route.
+stage_has_veth() { ((10#$STAGE_NUM >= 9)); }
 
 #-----------------------------------------------------------------------------
 # Guards: `requires root pids_cgroup` skips the test, with the reason, when
@@ -496,6 +498,9 @@ snapshot_host() {
     [[ -x $CONTAINER ]] || fail "$CONTAINER is not built (run: make)"
     if stage_has_rootfs; then
         requires rootfs
+    fi
+    if stage_has_veth && ! in_own_network; then
+        fail "$STAGE makes a veth pair, addresses and a route each run: test it with tests/run, which gives the suite a network namespace of its own, never in the machine's"
     fi
     # read, not cat: a fork costs more than all of this put together.
     read -r HOST_HOSTNAME </proc/sys/kernel/hostname
