@@ -51,6 +51,14 @@ elif why=$(unshare --uts --pid --mount --net --fork true 2>&1); then
 else
     bad "unshare --uts --pid --mount --net fails (${why##*: }): inside a container, give it CAP_SYS_ADMIN (docker run --privileged)"
 fi
+# Stage 09's cable: a veth pair, tried in a throwaway network namespace.
+if [[ $EUID -eq 0 ]] && have unshare && have busybox; then
+    if why=$(unshare --net busybox ip link add doctor0 type veth 2>&1); then
+        good "a veth pair can be made (stage 09)"
+    else
+        bad "no veth pair can be made (${why##*: }), which stage 09 needs: a kernel with CONFIG_VETH (modprobe veth)"
+    fi
+fi
 
 # The cgroup layout, as stage 05 tells it apart with statfs(2), and where it
 # makes its cgroups (lib/kit.bash: cgroup_layout, cgroup_root).
