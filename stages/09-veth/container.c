@@ -326,6 +326,7 @@ static int ask(struct request *req)
 }
 
 static char host_end[IFNAMSIZ];	/* mdk<the container's netns inode> */
+static int host_ns = -1;	/* the runtime's own network namespace */
 
 /* Run by atexit(3). The pair goes with the container's network namespace,
  * but the kernel frees a namespace later, in the background: deleting the
@@ -336,6 +337,7 @@ static void veth_remove(void)
 {
 	struct request req;
 
+	setns(host_ns, CLONE_NEWNET);	/* if it failed in the container's */
 	new_request(&req, RTM_DELLINK, 0, &(struct ifinfomsg){ 0 }, sizeof(struct ifinfomsg));
 	add_attr(&req, IFLA_IFNAME, host_end, strlen(host_end) + 1);
 	if (ask(&req) == -1 && errno != ENODEV)
@@ -365,10 +367,10 @@ static void veth_create(const char *net, pid_t child)
 	 * another process where this runtime is in a PID namespace of its own
 	 * and /proc is the host's. setns(2) steps in, and a netns file opened
 	 * there stays the container's. */
-	int own_ns = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
 	int pidfd = (int)syscall(SYS_pidfd_open, child, 0);
 
-	check(own_ns == -1 || pidfd == -1 ? -1 : 0, errno == ENOSYS ? "pidfd_open "
+	host_ns = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+	check(host_ns == -1 || pidfd == -1 ? -1 : 0, errno == ENOSYS ? "pidfd_open "
 	      "needs Linux 5.3" : NULL, "open(\"/proc/self/ns/net\"), pidfd_open(%d)",
 	      (int)child);
 	check(setns(pidfd, CLONE_NEWNET), NULL, "setns(pidfd of %d, CLONE_NEWNET)",
@@ -377,7 +379,7 @@ static void veth_create(const char *net, pid_t child)
 
 	check(child_ns == -1 ? -1 : fstat(child_ns, &ns), NULL,
 	      "open(\"/proc/self/ns/net\") in the container's");
-	check(setns(own_ns, CLONE_NEWNET), NULL, "setns(\"/proc/self/ns/net\")");
+	check(setns(host_ns, CLONE_NEWNET), NULL, "setns(back to the host's netns)");
 	close(pidfd);
 	/* Named after that namespace (N of net:[N]): unique on the machine
 	 * while it lives, as no pid is across PID namespaces. */
@@ -416,8 +418,9 @@ static void veth_create(const char *net, pid_t child)
 		struct ifaddrmsg ifa = { .ifa_family = AF_INET,
 			.ifa_prefixlen = (unsigned char)prefix,
 			.ifa_index = if_nametoindex(name[i]) };
-		/* `ip address add A/P dev NAME`: its address (LOCAL), and the
-		 * other end's for a point to point link, the same here. */
+		/* `ip address add A/P dev NAME`: the interface's own address
+		 * (LOCAL), and its ADDRESS, the same but on a point to point
+		 * link, where it is the far end's. */
 		new_request(&req, RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL, &ifa, sizeof ifa);
 		add_attr(&req, IFA_LOCAL, &ip[i], 4);
 		add_attr(&req, IFA_ADDRESS, &ip[i], 4);
@@ -437,8 +440,7 @@ static void veth_create(const char *net, pid_t child)
 		.rtm_type = RTN_UNICAST }, sizeof(struct rtmsg));
 	add_attr(&req, RTA_GATEWAY, &ip[0], 4);
 	check(ask(&req), NULL, "RTM_NEWROUTE(default via %s)", address[0]);
-	check(setns(own_ns, CLONE_NEWNET), NULL, "setns(\"/proc/self/ns/net\")");
-	close(own_ns);
+	check(setns(host_ns, CLONE_NEWNET), NULL, "setns(back to the host's netns)");
 	close(child_ns);
 }
 
