@@ -23,6 +23,9 @@ if [[ ${1:-} == -h || ${1:-} == --help ]]; then
     exit 0
 fi
 ((EUID == 0)) || die "namespaces and cgroups need root: run as root, e.g. with sudo"
+# In a network namespace of its own (lib/kit.bash: own_network): from stage
+# 09 each run lays a veth pair, which stays there, off the machine's network.
+own_network "$kit/stages/demo.sh" "$@"
 for binary in "${STAGES[@]/#/build/}" build/rootfs/bin/busybox build/rootfs/usr/local/bin/breakout; do
     [[ -x $binary ]] || die "$binary is missing: build it with: make all rootfs"
 done

@@ -43,6 +43,9 @@ fi
 [[ $duration =~ ^([1-9]|[12][0-9]|30)$ ]] || die "DURATION must be a whole number of seconds from 1 to 30, not '$duration'"
 [[ $arm_timeout =~ ^[1-9][0-9]?$ ]] || die "ARM_TIMEOUT must be a whole number of seconds from 1 to 99, not '$arm_timeout'"
 ((EUID == 0)) || die "namespaces and cgroups need root: run as root, e.g. with sudo"
+# In a network namespace of its own (lib/kit.bash: own_network): from stage
+# 09 each run lays a veth pair, which stays there, off the machine's network.
+own_network "$kit/stages/oom.sh" "$@"
 [[ -x $runtime && -x $kit/build/rootfs/bin/busybox ]] || die "build it first with: make all rootfs"
 [[ -x $kit/build/rootfs/usr/local/bin/hog ]] || die "build/rootfs has no hog: build it with: make all rootfs"
 
