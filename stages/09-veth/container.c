@@ -39,6 +39,7 @@
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/syscall.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -308,15 +309,20 @@ static void end_nest(struct request *req, struct rtattr *nest)
 }
 
 /* Send a request and read the kernel's answer, an errno (0: done), on a
- * netlink socket, which talks to the network namespace it was made in. */
+ * netlink socket, which talks to the network namespace it was made in. The
+ * answer comes at once; a request without NLM_F_ACK would get none, and the
+ * wait ends after 5 s (EAGAIN) instead of never. */
 static int ask(struct request *req)
 {
 	struct {
 		struct nlmsghdr head;
 		struct nlmsgerr error;
 	} answer = { 0 };
+	struct timeval patience = { .tv_sec = 5 };
 	int sock = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
-	int done = sock != -1 && send(sock, req, req->head.nlmsg_len, 0) != -1 &&
+	int done = sock != -1 && setsockopt(sock, SOL_SOCKET, SO_RCVTIMEO, &patience,
+					    sizeof patience) == 0 &&
+		   send(sock, req, req->head.nlmsg_len, 0) != -1 &&
 		   recv(sock, &answer, sizeof answer, 0) != -1;
 
 	if (done && answer.error.error)
@@ -405,8 +411,9 @@ static void veth_create(const char *net, pid_t child)
 	end_nest(&req, info);
 	int made = ask(&req);
 
-	check(made, errno == EEXIST ? "an interface of that name is left from a "
-	      "run in a network namespace that is gone: ip link delete it" : NULL,
+	check(made, errno == EEXIST ? "a name is taken: eth0, if it was not made "
+	      "in the container's netns, or an mdk left by a run: ip link delete "
+	      "that mdk" : NULL,
 	      "RTM_NEWLINK(\"%s\" type veth, peer \"eth0\" in the container's netns)",
 	      host_end);
 	if (atexit(veth_remove) != 0)
