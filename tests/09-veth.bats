@@ -94,19 +94,27 @@ host_pairs() {
     assert_success
 }
 
-# bats test_tags=property,kernel,id:pair-gone
+# Mutant (tests/run phase 3): no RTM_DELLINK at exit, the pair left to go
+# with the namespace, which the kernel frees in the background, or later:
+# here the test holds it open, as a process that joined it would.
+# mutant no-dellink: /if (atexit(veth_remove) != 0)/,+1d
+# bats test_tags=property,kernel,catches:no-dellink,id:pair-gone
 @test "the pair is there while the container runs, and gone after it exits, after a failure half-way, and after the runtime is killed" {
     requires root rootfs
-    local end
+    local end pid held
     container_bg run sh -c 'echo ready; read line'
     wait_for_output ready
-    end=$(host_end "$(first_process)")
+    pid=$(first_process)
+    end=$(host_end "$pid")
     run host_pairs
     assert_output "$end"
+    # The namespace outlives the container while this holds it: then only
+    # the runtime's own RTM_DELLINK takes the pair away.
+    exec {held}<"/proc/$pid/ns/net"
     wait_container
     assert_success
-    # The runtime deletes it before it exits: nothing to wait for.
     run host_pairs
+    exec {held}<&-
     assert_output ""
 
     # A failure after the pair is made: the kernel refuses --memory 12Q.
