@@ -26,9 +26,11 @@ cache_dir=$vm_dir/cache
 LAYOUTS=(unified legacy)
 # Programs copied from the host, with their shared libraries, because the
 # busybox applet lacks what the tests use: setpriv --reuid, a timeout that
-# runs CMD as its child (busybox's execs CMD in its own place), and a date
-# with %N, which bats --timing reads (busybox's gives whole seconds).
-HOST_PROGRAMS=(setpriv unshare timeout date)
+# runs CMD as its child (busybox's execs CMD in its own place), a date
+# with %N, which bats --timing reads (busybox's gives whole seconds), and a
+# sleep that runs under any name exec -a gives it (busybox picks its applet
+# by that name), as escapes/run's marker process does.
+HOST_PROGRAMS=(setpriv unshare timeout date sleep)
 
 ### messages ###
 
@@ -258,9 +260,9 @@ build_initramfs() {
     # The kit, as the tests expect it: the stages' sources are there for
     # phase 3, which reuses the mutants built on the host (a fifth of the
     # initramfs: left out when phase 3 is, as make test leaves it out).
-    cp -a -- "${STAGES[@]/#/$kit/build/}" "$kit/build/rootfs" "$root/kit/build/"
+    cp -a -- "${STAGES[@]/#/$kit/build/}" "$kit/build/rootfs" "$kit/build/escapes" "$root/kit/build/"
     [[ ,$skip_phases, == *,3,* ]] || cp -a -- "$kit/build/mutants" "$root/kit/build/"
-    cp -a -- "$kit/stages" "$kit/lib" "$root/kit/"
+    cp -a -- "$kit/stages" "$kit/lib" "$kit/escapes" "$root/kit/"
     mkdir -p "$root/kit/tests"
     for file in "$kit"/tests/*; do
         [[ $file == "$script_dir" ]] || cp -a -- "$file" "$root/kit/tests/"
