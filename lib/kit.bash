@@ -33,16 +33,19 @@
 #                           run SCRIPT with ARGs again in a network namespace
 #                           of its own, set up by host_like_network; returns
 #                           at once if this process is in one the kit made
-#                           (or is not root). The suite, the escape matrix
-#                           and the bench call it first: what the stages do
-#                           to a network, a veth pair, addresses, routes,
-#                           servers, stays there, off the machine's own.
+#                           (or is not root). Every script that runs the
+#                           stages calls it first (the suite, tryit, the
+#                           escape matrix, the bench, the demo and its
+#                           finales): what a stage does to a network, a veth
+#                           pair, addresses, routes, servers, stays there,
+#                           off the machine's own.
 #   host_like_network       in a new network namespace, what a machine's has:
 #                           lo up, and host0 with an address and a default
-#                           route (192.0.2.1/24 via .254: TEST-NET-1, never
-#                           routed); host0 is one end of a veth pair whose
-#                           other, veth0, stays down, so no packet goes out
-#                           of it; MINIDOCKER_NETNS_PID, exported, is this
+#                           route (192.0.2.1/24 via .254, a documentation
+#                           range, in this namespace alone); host0 is one
+#                           end of a veth pair whose other, veth0, stays
+#                           down, so no packet goes out of it;
+#                           MINIDOCKER_NETNS_PID, exported, is this
 #                           shell's pid (the process that runs on in it)
 #   in_own_network          succeeds in a network namespace host_like_network
 #                           made (no fork: a test asks it every time)
