@@ -26,11 +26,9 @@ cache_dir=$vm_dir/cache
 LAYOUTS=(unified legacy)
 # Programs copied from the host, with their shared libraries, because the
 # busybox applet lacks what the tests use: setpriv --reuid, a timeout that
-# runs CMD as its child (busybox's execs CMD in its own place), a date
-# with %N, which bats --timing reads (busybox's gives whole seconds), and a
-# sleep that runs under any name exec -a gives it (busybox picks its applet
-# by that name), as escapes/run's marker process does.
-HOST_PROGRAMS=(setpriv unshare timeout date sleep)
+# runs CMD as its child (busybox's execs CMD in its own place), and a date
+# with %N, which bats --timing reads (busybox's gives whole seconds).
+HOST_PROGRAMS=(setpriv unshare timeout date)
 
 ### messages ###
 
@@ -220,7 +218,7 @@ copy_with_libs() {
 
 build_initramfs() {
     local started=$SECONDS program
-    mkdir -p "$root"/{bin,sbin,usr/bin,usr/sbin,usr/local/bin,usr/lib,usr/libexec}
+    mkdir -p "$root"/{bin,sbin,usr/bin,usr/sbin,usr/local/bin,usr/local/libexec,usr/lib,usr/libexec}
     mkdir -p "$root"/{dev,proc,sys,tmp,var/tmp,run,root,etc,kit/build}
     chmod 1777 "$root/tmp" "$root/var/tmp"
 
@@ -245,6 +243,11 @@ build_initramfs() {
     for program in "${HOST_PROGRAMS[@]}"; do
         copy_with_libs "$(command -v "$program")" "/usr/local/bin/$program"
     done
+    # And coreutils' sleep, for escapes/run's marker, which runs under a name
+    # of its own (exec -a), where busybox's would look for an applet of that
+    # name. Not as sleep: the tests' many short sleeps keep busybox's, which
+    # is static, where a dynamic program's start costs much under tcg.
+    copy_with_libs "$(command -v sleep)" /usr/local/libexec/sleep
 
     # bats-core where Debian puts it (bats finds its libexec from its own
     # path), and the libraries where bats_load_library looks.
