@@ -337,6 +337,16 @@ assert_host_netdev() {
     assert_equal "$inside" "$(netdev_names </proc/net/dev)"
 }
 
+# assert_root_is_root: the container's uid_map maps its 0 to the host's 0,
+# all of them (the lesson of every stage without a user namespace).
+assert_root_is_root() {
+    run container run cat /proc/self/uid_map
+    assert_success
+    local inside outside count
+    read -r inside outside count <<<"$output"
+    assert_equal "$inside $outside $count" "0 0 4294967295"
+}
+
 # host_marker DIR: make a file with unique contents in the host's DIR (removed
 # in teardown); sets MARKER (its path) and MARKER_TEXT (its contents).
 host_marker() {
