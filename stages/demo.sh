@@ -8,7 +8,8 @@
 # command, run as written there, without its sudo) and the "Still leaks:"
 # paragraph. So a new stage is shown with no edit here. The first stage with
 # pivot_root and the one before it also run the double-chroot breakout
-# (escapes/breakout.c) against a file the demo puts in /var/tmp.
+# (escapes/breakout.c) against a file the demo puts in /var/tmp, and the
+# first with a user namespace shows its root as the host sees it (ps).
 # Needs root. Usage: stages/demo.sh
 set -euo pipefail
 
@@ -86,6 +87,24 @@ breakout() {
     fi
 }
 
+# The first stage with a user namespace: root inside, and the same process
+# as the host's ps shows it, a user with no name. The ps waits until the
+# container's shell has run id and become the sleep (sh execs its last
+# command), the runtime's child.
+userns_stage=$(stage_name 10)
+userns_root() {
+    local runtime_pid tries
+    show "build/$1 run sh -c 'id; sleep 1' &"
+    runtime_pid=$!
+    for ((tries = 0; tries < 50; tries++)); do
+        ! pgrep -x -P "$runtime_pid" sleep >/dev/null || break
+        sleep 0.1
+    done
+    show 'ps -o uid,pid,args --ppid $!' || say "(the container has ended already)"
+    wait "$runtime_pid" || true
+    say "Root inside is the UID above on the host (--userns-base): no file, device or process of the host's is its."
+}
+
 for stage in "${STAGES[@]}"; do
     heading "$(sed -n '2s/^ \* //p' "stages/$stage/container.c")"
     try=$(header_part "$stage" Try)
@@ -93,6 +112,7 @@ for stage in "${STAGES[@]}"; do
     [[ -z $try ]] || show "${try#sudo }" || status=$?
     ((status == 0)) || show_status "$status"
     [[ $stage != "$chroot_stage" && $stage != "$pivot_stage" ]] || breakout "$stage"
+    [[ $stage != "$userns_stage" ]] || userns_root "$stage"
     leaks=$(header_part "$stage" 'Still leaks')
     [[ -z $leaks ]] || say "Still leaks: $leaks"
 done

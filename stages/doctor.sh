@@ -35,7 +35,7 @@ else
 fi
 
 # The namespaces the stages use, and whether this process may make them.
-for ns in uts pid mnt net; do
+for ns in uts pid mnt net user; do
     if [[ -e /proc/self/ns/$ns ]]; then
         good "the kernel has $ns namespaces (/proc/self/ns/$ns)"
     else
@@ -57,6 +57,33 @@ if [[ $EUID -eq 0 ]] && have unshare && have busybox; then
         good "a veth pair can be made (stage 09)"
     else
         bad "no veth pair can be made (${why##*: }), which stage 09 needs: a kernel with CONFIG_VETH (modprobe veth)"
+    fi
+fi
+# Stage 10's user namespace: the kernel must allow some (a limit above 0),
+# and let root make one and write its uid_map, as the runtime does. What can
+# refuse it: Ubuntu's AppArmor restriction (on by default from 24.04) and
+# Debian's old kernel.unprivileged_userns_clone, both meant for users
+# without root (the trial says whether root is held back too), and a
+# container's seccomp profile (Docker's default), which refuses
+# CLONE_NEWUSER even to its root.
+max_userns=$(cat /proc/sys/user/max_user_namespaces 2>/dev/null || true)
+apparmor_userns=$(cat /proc/sys/kernel/apparmor_restrict_unprivileged_userns 2>/dev/null || true)
+if [[ $max_userns == 0 ]]; then
+    bad "user.max_user_namespaces is 0, so no user namespace can be made, which stage 10 needs: sysctl -w user.max_user_namespaces=15000 (and the same line in /etc/sysctl.d/ to keep it)"
+elif [[ -e /proc/self/ns/user && $EUID -eq 0 ]] && have unshare; then
+    # -r (--map-root-user) writes the uid_map and gid_map: util-linux's and
+    # busybox's unshare both have it.
+    if why=$(unshare --user -r true 2>&1); then
+        good "a user namespace can be made, with a uid_map written (stage 10; user.max_user_namespaces is ${max_userns:-unknown})"
+        if [[ $apparmor_userns == 1 ]]; then
+            note "kernel.apparmor_restrict_unprivileged_userns is 1 (Ubuntu's default): it holds back the user namespaces of users without root, not root's, as the line above shows"
+        fi
+    elif [[ $apparmor_userns == 1 ]]; then
+        bad "no user namespace can be made (${why##*: }), which stage 10 needs; AppArmor restricts them here: sysctl -w kernel.apparmor_restrict_unprivileged_userns=0"
+    elif [[ $(cat /proc/sys/kernel/unprivileged_userns_clone 2>/dev/null) == 0 ]]; then
+        bad "no user namespace can be made (${why##*: }), which stage 10 needs: sysctl -w kernel.unprivileged_userns_clone=1"
+    else
+        bad "no user namespace can be made (${why##*: }), which stage 10 needs: in a container, whose seccomp profile refuses CLONE_NEWUSER, run it with docker run --privileged (or --security-opt seccomp=unconfined)"
     fi
 fi
 
