@@ -27,6 +27,18 @@ have() { command -v "$1" >/dev/null 2>&1; }
 
 echo "mini-docker doctor: can this machine run the kit?"
 
+# The architecture, as Debian names it (uname -m where there is no dpkg).
+# The stages are portable C; the kit is proven on amd64 by make test on the
+# machine it is developed on, and on arm64 (a Linux VM on an Apple Silicon
+# Mac) by make test-arm64, in an emulated arm64 VM. Elsewhere it may well
+# run, but nothing has shown it.
+arch=$(dpkg --print-architecture 2>/dev/null || uname -m)
+case $arch in
+    amd64 | x86_64) good "architecture: amd64 (x86-64), supported (make test proves it)" ;;
+    arm64 | aarch64) good "architecture: arm64 (aarch64), supported (make test-arm64 proves it, under emulation)" ;;
+    *) note "architecture: $arch, untested: the kit is proven on amd64 and arm64 only; the stages are portable C, so make test will tell" ;;
+esac
+
 # Root: namespaces, mounts and cgroups all need it.
 if [[ $EUID -eq 0 ]]; then
     good "running as root"
