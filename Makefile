@@ -27,6 +27,15 @@ PACKAGES := gcc libc6-dev make binutils bats bats-support bats-assert \
 # initramfs. (The kernel and bash-static are fetched by tests/vm/run-vm.sh.)
 VM_PACKAGES := qemu-system-x86 cpio
 
+# What `make test-arm64` needs besides: a cross compiler (static libc
+# included), qemu for arm64, qemu-user to run the arm64 busybox while its
+# rootfs is built, and Debian's archive key for the private apt configuration
+# that fetches arm64 packages (rootfs-builder/deb-cache.sh).
+ARM64_PACKAGES := gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-system-arm qemu-user-static \
+                  cpio file debian-archive-keyring
+ARM64    := $(BUILD)/arm64
+ARM64_CC := aarch64-linux-gnu-gcc
+
 # What `make lint` (and so `make test`) needs besides.
 LINT_PACKAGES := cppcheck clang-tidy shellcheck shfmt
 
@@ -47,7 +56,7 @@ STAGE_NAME  = $(or $(stage_name),$(error STAGE=$(STAGE) is not one of: $(STAGES)
 # Where `make lab` puts the students' copies of the starters.
 WORK ?= work
 
-.PHONY: all rootfs deps test-deps vm-deps lint-deps bench-deps bench demo forkbomb oom escapes doctor test test-full test-vm lint sanitize shell diff lab grade slides-deps slides slides-check clean help
+.PHONY: all rootfs deps test-deps vm-deps lint-deps bench-deps bench demo forkbomb oom escapes doctor test test-full test-vm test-arm64 arm64-deps lint sanitize shell diff lab grade slides-deps slides slides-check clean help
 .DELETE_ON_ERROR:
 
 all: $(BINS) $(addprefix $(BUILD)/escapes/,$(ESCAPES))
@@ -132,6 +141,33 @@ test-deps:
 # The whole suite in two VMs: one with cgroup v2 only, one with v1 only.
 test-vm: vm-deps all rootfs
 	tests/vm/run-vm.sh
+
+# The stage 05 part of the suite in an emulated arm64 VM (cgroup v2), against
+# the kit cross-built into $(ARM64)/: 01's and 05's own tests (the plumbing,
+# the fork bomb) and every earlier stage's properties against 05 (--full),
+# the doctor, and their READMEs' try-its. See tests/README.md, "The VMs".
+test-arm64: arm64-deps $(addprefix $(ARM64)/,$(STAGES) $(addprefix escapes/,$(ESCAPES)))
+test-arm64: $(ARM64)/rootfs $(addprefix $(ARM64)/rootfs/usr/local/bin/,$(ESCAPES))
+	@file $(ARM64)/$(lastword $(filter 05-%,$(STAGES)))
+	VM_ARCH=arm64 VM_STAGES='01 05' VM_RUN=full VM_SKIP_PHASES=2,3 VM_TIMEOUT=$${VM_TIMEOUT:-1500} \
+	  tests/vm/run-vm.sh unified
+
+$(ARM64)/%: stages/%/container.c | arm64-deps
+	@mkdir -p $(@D)
+	$(ARM64_CC) $(CFLAGS) $(LDFLAGS) -o $@ $<
+
+$(ARM64)/escapes/%: escapes/%.c | arm64-deps
+	@mkdir -p $(@D)
+	$(ARM64_CC) $(CFLAGS) $(LDFLAGS) -o $@ $<
+
+$(ARM64)/rootfs/usr/local/bin/%: $(ARM64)/escapes/% | $(ARM64)/rootfs
+	install -D -m 0755 $< $@
+
+$(ARM64)/rootfs: rootfs-builder/build-rootfs.sh rootfs-builder/deb-cache.sh | arm64-deps
+	DEB_ARCH=arm64 rootfs-builder/build-rootfs.sh $@
+
+arm64-deps: deps
+	@$(MAKE) --no-print-directory deps PACKAGES='$(ARM64_PACKAGES)'
 
 # After deps, not beside it: two apt-gets at once would fight over the lock.
 vm-deps: deps
@@ -250,6 +286,8 @@ help:
 	@echo '                    here and in two VMs (cgroup v2 only, cgroup v1 only)'
 	@echo 'make test-full      the same, each stage against every earlier stage'"'"'s tests'
 	@echo 'make test-vm        the whole suite in the two VMs only'
+	@echo 'make test-arm64     the kit cross-built for arm64, its stage 05 part tested'
+	@echo '                    in an emulated arm64 VM (cgroup v2; about 3 minutes)'
 	@echo 'make lint           cppcheck, clang-tidy, shellcheck and shfmt on every C file and script'
 	@echo 'make bench          what a container costs here: each stage against unshare,'
 	@echo '                    bubblewrap and runc; a table and a chart in $(BUILD)/bench/'

@@ -30,6 +30,10 @@ from there. If the download fails, an installed static /bin/busybox is used.
 
 Environment:
   BUSYBOX=/path/to/busybox   use this static busybox (takes precedence)
+  DEB_ARCH=arm64             the packages of this architecture (default:
+                             this host's; make test-arm64), fetched with a
+                             private apt configuration, busybox run with
+                             qemu-user (qemu-aarch64-static)
 
 Needs root, for mknod. Running it again replaces DIR with a fresh tree.
 EOF
@@ -139,7 +143,7 @@ elif deb=$(fetch_deb busybox-static); then
     busybox=$scratch_dir/deb/bin/busybox
     [[ -e $busybox ]] || die "$deb has no bin/busybox; delete it and run again"
     origin=$deb
-elif [[ -e /bin/busybox ]]; then
+elif [[ -e /bin/busybox && $deb_arch == "$(dpkg --print-architecture)" ]]; then
     echo "$prog: could not download busybox-static; trying /bin/busybox" >&2
     busybox=/bin/busybox
     origin=/bin/busybox
@@ -147,9 +151,19 @@ else
     die "no busybox: 'apt-get download busybox-static' failed and there is no /bin/busybox. Install one with: apt-get install busybox-static, or name one with BUSYBOX=/path/to/static/busybox"
 fi
 check_static "$busybox"
+# A busybox of another architecture (DEB_ARCH) runs here under qemu-user.
+emulator=()
+case $deb_arch in
+    "$(dpkg --print-architecture)") ;;
+    arm64) emulator=(qemu-aarch64-static) ;;
+    amd64) emulator=(qemu-x86_64-static) ;;
+    *) die "no qemu-user emulator known for DEB_ARCH=$deb_arch" ;;
+esac
+((${#emulator[@]} == 0)) || command -v "${emulator[0]}" >/dev/null ||
+    die "${emulator[0]} not found, which runs a $deb_arch busybox here; install it with: apt-get install qemu-user-static"
 
 # The first line of busybox's help is "BusyBox v1.35.0 (Debian ...) multi-call binary."
-version=$("$busybox" --help 2>&1 | sed -n '1s/^BusyBox v\([^ ]*\).*/\1/p') || true
+version=$("${emulator[@]}" "$busybox" --help 2>&1 | sed -n '1s/^BusyBox v\([^ ]*\).*/\1/p') || true
 step "busybox ${version:-(unknown version)} from $origin"
 
 ### tree ###
@@ -174,7 +188,7 @@ while IFS= read -r applet_path; do
     mkdir -p -- "$(dirname -- "$applet_link")"
     ln -sr -- "$build_dir/bin/busybox" "$applet_link"
     applet_count=$((applet_count + 1))
-done < <("$build_dir/bin/busybox" --list-full)
+done < <("${emulator[@]}" "$build_dir/bin/busybox" --list-full)
 [[ $applet_count -gt 0 ]] || die "$busybox --list-full listed no applets; is it a busybox?"
 step "$applet_count applets linked"
 

@@ -13,6 +13,13 @@
 # that pivot_root(2) works, as on a host), mounts the layout, runs tests/run
 # with CI=true, prints the exit status and powers off. The serial console goes
 # to build/vm/LAYOUT.log.
+#
+# The VM is of this host's architecture (amd64: qemu-system-x86_64; arm64:
+# qemu-system-aarch64 -M virt), or of VM_ARCH's (make test-arm64 on amd64):
+# then the kit is the one cross-built into build/ARCH/, the kernel, busybox,
+# bash and the few programs below are that architecture's Debian packages
+# (fetched with a private apt configuration, rootfs-builder/deb-cache.sh),
+# qemu emulates it (tcg), and the logs go to build/ARCH/vm/.
 set -euo pipefail
 
 prog=${0##*/}
@@ -20,8 +27,6 @@ script_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 kit=$(cd "$script_dir/../.." && pwd)
 # shellcheck source=lib/kit.bash
 . "$kit/lib/kit.bash"
-vm_dir=$kit/build/vm
-cache_dir=$vm_dir/cache
 
 LAYOUTS=(unified legacy)
 # Programs copied from the host, with their shared libraries, because the
@@ -29,6 +34,9 @@ LAYOUTS=(unified legacy)
 # runs CMD as its child (busybox's execs CMD in its own place), and a date
 # with %N, which bats --timing reads (busybox's gives whole seconds).
 HOST_PROGRAMS=(setpriv unshare timeout date)
+# In a VM of another architecture, the same programs (and coreutils' sleep,
+# below) come from these packages of its own, with their libraries.
+PROGRAM_PACKAGES=(coreutils util-linux libc6 libcap-ng0)
 
 ### messages ###
 
@@ -43,7 +51,8 @@ Run tests/run inside a qemu VM for each cgroup LAYOUT (default: all of
 ${LAYOUTS[*]}) and fail if any test fails, if fewer tests ran than the
 suite holds, or if a VM does not finish in time.
 
-Each VM's console is saved in build/vm/LAYOUT.log.
+Each VM's console is saved in build/vm/LAYOUT.log (build/ARCH/vm/ for
+another architecture's VM).
 
 Needs root (the initramfs holds build/rootfs's device nodes), qemu-system-x86
 and cpio (make test-vm installs them), a built kit (make all rootfs, whose
@@ -52,6 +61,10 @@ from tests/run --count (how many tests each VM must run) and
 --build-mutants (the VMs have no compiler).
 
 Environment:
+  VM_ARCH=amd64|arm64    the VM's architecture (default: this host's).
+                         Another one runs the kit built into build/ARCH/
+                         (make test-arm64) under tcg, with its Debian cloud
+                         kernel, busybox, bash and tools
   VM_ACCEL=auto|kvm|tcg  accelerator (default auto: kvm if a short probe
                          boot works, else tcg)
   VM_TIMEOUT=SECONDS     time limit for each VM (default 900)
@@ -114,14 +127,52 @@ skip_phases=${VM_SKIP_PHASES:-}
 [[ $smp =~ ^[1-9][0-9]*$ ]] || misuse "VM_SMP must be a number of CPUs, not '$smp'"
 [[ $parallel == 0 || $parallel == 1 ]] || misuse "VM_PARALLEL must be 0 or 1, not '$parallel'"
 
+# The architecture: its qemu, machine, serial console and kernel command
+# line. Under tcg, arm64's -cpu max emulates pointer authentication with the
+# architected algorithm (QARMA), a cost on every call and return: the
+# implementation-defined one is as good here and much cheaper.
+host_arch=$(dpkg --print-architecture)
+vm_arch=${VM_ARCH:-$host_arch}
+case $vm_arch in
+    amd64)
+        qemu=qemu-system-x86_64 qemu_package=qemu-system-x86 machine=() console=ttyS0 tcg_cpu=max
+        triplet=x86_64-linux-gnu
+        # no5lvl: qemu's max CPU has 5-level paging, and a page walk of five
+        # levels instead of four made runs and bats tests a tenth slower.
+        arch_append=" no5lvl"
+        ;;
+    arm64)
+        qemu=qemu-system-aarch64 qemu_package=qemu-system-arm machine=(-M 'virt,gic-version=max')
+        console=ttyAMA0 tcg_cpu=max,pauth-impdef=on arch_append='' triplet=aarch64-linux-gnu
+        ;;
+    *) misuse "VM_ARCH must be amd64 or arm64, not '$vm_arch'" ;;
+esac
+# The kit the VM runs, and where its files go: build/, or build/ARCH/ for
+# another architecture (with the packages' cache beside its rootfs's).
+if [[ $vm_arch == "$host_arch" ]]; then
+    arch_build=$kit/build
+    vm_dir=$kit/build/vm
+    cache_dir=$vm_dir/cache
+else
+    arch_build=$kit/build/$vm_arch
+    vm_dir=$arch_build/vm
+    cache_dir=$arch_build/cache
+    [[ $accel != kvm ]] || misuse "VM_ACCEL=kvm cannot run a $vm_arch VM on this $host_arch host"
+    accel=tcg
+    # Phase 3's mutants are built here with this host's compiler.
+    [[ ,$skip_phases, == *,3,* ]] || misuse "a $vm_arch VM on this $host_arch host needs phase 3 left out: VM_SKIP_PHASES=...,3"
+fi
+
 ### prerequisites ###
 
 [[ $EUID -eq 0 ]] || die "the initramfs holds device nodes, which only root can archive: run as root, e.g. with sudo"
-for tool in qemu-system-x86_64 cpio dpkg-deb gzip; do
+for tool in "$qemu" cpio dpkg-deb gzip readelf; do
     command -v "$tool" >/dev/null ||
-        die "$tool not found; install it with: apt-get install qemu-system-x86 cpio (or run: make test-vm)"
+        die "$tool not found; install it with: apt-get install $qemu_package cpio binutils (or run: make test-vm)"
 done
-for program in bats "${HOST_PROGRAMS[@]}"; do
+host_programs=()
+[[ $vm_arch != "$host_arch" ]] || host_programs=("${HOST_PROGRAMS[@]}")
+for program in bats "${host_programs[@]}"; do
     command -v "$program" >/dev/null ||
         die "$program not found; install it with: make deps"
 done
@@ -129,8 +180,13 @@ for dir in /usr/lib/bats/bats-support /usr/lib/bats/bats-assert; do
     [[ -d $dir ]] || die "$dir not found; install it with: make deps"
 done
 [[ -x $kit/tests/run ]] || die "$kit/tests/run is missing or not executable"
-[[ -x $kit/build/${STAGES[0]} && -x $kit/build/rootfs/bin/busybox ]] ||
-    die "the kit is not built; run: make all rootfs"
+if [[ $vm_arch == "$host_arch" ]]; then
+    [[ -x $kit/build/${STAGES[0]} && -x $kit/build/rootfs/bin/busybox ]] ||
+        die "the kit is not built; run: make all rootfs"
+else
+    [[ -x $arch_build/${STAGES[0]} && -x $arch_build/rootfs/bin/busybox ]] ||
+        die "the $vm_arch kit is not built into ${arch_build#"$kit"/}; run: make test-$vm_arch"
+fi
 
 ### cleanup ###
 
@@ -145,7 +201,7 @@ cleanup() {
         for pidfile in "$scratch_dir"/*.pid; do
             [[ -s $pidfile ]] || continue
             pid=$(cat "$pidfile")
-            if [[ $(cat "/proc/$pid/comm" 2>/dev/null) == qemu-system-x86* ]]; then
+            if [[ $(cat "/proc/$pid/comm" 2>/dev/null) == qemu-system-* ]]; then
                 kill "$pid" 2>/dev/null || true
             fi
         done
@@ -158,37 +214,49 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-mkdir -p -- "$cache_dir"
+mkdir -p -- "$cache_dir" "$vm_dir"
 scratch_dir=$(mktemp -d "$vm_dir/scratch.XXXXXX")
 
 ### packages: the kernel (and bash-static if the rootfs has no bash), cached as .deb files ###
 
+# shellcheck disable=SC2034 # deb-cache.sh reads it
+DEB_ARCH=$vm_arch
 # shellcheck source=rootfs-builder/deb-cache.sh
 source "$kit/rootfs-builder/deb-cache.sh"
 
 # The metapackage names the current cloud kernel. Without package lists,
 # the newest cached kernel will do, or else the lists are fetched.
 current_kernel_package() {
-    apt-cache depends linux-image-cloud-amd64 2>/dev/null |
-        sed -n 's/^ *Depends: \(linux-image-[^ ]*-cloud-amd64\)$/\1/p' | head -n 1
+    deb_apt apt-cache depends "linux-image-cloud-$vm_arch" 2>/dev/null |
+        sed -n "s/^ *Depends: \(linux-image-[^ ]*-cloud-$vm_arch\)\$/\1/p" | head -n 1
 }
 kernel_package=$(current_kernel_package)
-if [[ -z $kernel_package ]] && ! cached_deb 'linux-image-*-cloud-amd64' >/dev/null; then
-    step "apt-get update, to find linux-image-cloud-amd64"
-    apt-get update -qq || die "apt-get update failed"
+if [[ -z $kernel_package ]] && ! cached_deb "linux-image-*-cloud-$vm_arch" >/dev/null; then
+    step "apt-get update, to find linux-image-cloud-$vm_arch"
+    deb_apt apt-get update -qq || die "apt-get update failed"
     kernel_package=$(current_kernel_package)
 fi
 if [[ -n $kernel_package ]]; then
     kernel_deb=$(fetch_deb "$kernel_package") || die "cannot download $kernel_package with apt-get"
 else
-    kernel_deb=$(cached_deb 'linux-image-*-cloud-amd64') ||
-        die "no kernel: apt-cache knows no linux-image-cloud-amd64 and none is cached in $cache_dir"
+    kernel_deb=$(cached_deb "linux-image-*-cloud-$vm_arch") ||
+        die "no kernel: apt-cache knows no linux-image-cloud-$vm_arch and none is cached in $cache_dir"
 fi
 # bash, static: the rootfs has it (make rootfs put it there for the fork
 # bomb), or else it is fetched.
 bash_deb=
-if [[ ! -x $kit/build/rootfs/bin/bash ]]; then
+if [[ ! -x $arch_build/rootfs/bin/bash ]]; then
     bash_deb=$(fetch_deb bash-static) || die "cannot download bash-static with apt-get"
+fi
+
+# Another architecture's programs: its packages, unpacked.
+debs=
+if [[ $vm_arch != "$host_arch" ]]; then
+    debs=$scratch_dir/debs
+    for package in "${PROGRAM_PACKAGES[@]}"; do
+        deb=$(fetch_deb "$package") || die "cannot download $package ($vm_arch) with apt-get"
+        dpkg-deb -x "$deb" "$debs" || die "cannot unpack $deb; delete it and run again"
+    done
 fi
 
 # Unpack the kernel once per .deb, and the one module the suite needs: veth,
@@ -210,15 +278,46 @@ fi
 root=$scratch_dir/root
 initramfs=$vm_dir/initramfs.cpio.gz
 
-# copy_with_libs PROGRAM DEST: copy a host program and the shared libraries
-# and loader it needs, at the paths ldd names, into the initramfs.
+# program_path NAME: the program NAME of the VM's architecture: this host's,
+# or the one in the unpacked packages.
+program_path() {
+    if [[ -z $debs ]]; then
+        command -v "$1"
+    else
+        find "$debs"/{bin,usr/bin} -maxdepth 1 -name "$1" | grep . | head -n 1
+    fi
+}
+
+# libraries FILE: the loader and shared libraries FILE needs, at the paths
+# ldd names; in the unpacked packages (which ldd cannot run), the loader
+# readelf names and each library needed, from the multiarch directories.
+libraries() {
+    local name path
+    if [[ -z $debs ]]; then
+        ldd "$1" | grep -o '/[^ ]*'
+        return
+    fi
+    LC_ALL=C readelf -l "$1" | sed -n 's/.*Requesting program interpreter: \(.*\)\]$/\1/p'
+    for name in $(LC_ALL=C readelf -d "$1" | sed -n 's/.*(NEEDED).*\[\(.*\)\]$/\1/p'); do
+        for path in "/lib/$triplet/$name" "/usr/lib/$triplet/$name"; do
+            if [[ -e $debs$path ]]; then
+                echo "$path"
+                libraries "$debs$path"
+                break
+            fi
+        done
+    done
+}
+
+# copy_with_libs PROGRAM DEST: copy a program of program_path's and the
+# shared libraries and loader it needs, at their paths, into the initramfs.
 copy_with_libs() {
     local program=$1 dest=$2 library
     cp -L -- "$program" "$root$dest"
-    for library in $(ldd "$program" | grep -o '/[^ ]*'); do
+    for library in $(libraries "$program"); do
         if [[ ! -e $root$library ]]; then
             mkdir -p -- "$root$(dirname "$library")"
-            cp -L -- "$library" "$root$library"
+            cp -L -- "$debs$library" "$root$library"
         fi
     done
 }
@@ -232,7 +331,7 @@ build_initramfs() {
     # busybox for init and every tool the suite uses that is not below;
     # init links the applets into /bin (busybox --install: one process,
     # where a link each here would be hundreds).
-    cp -- "$kit/build/rootfs/bin/busybox" "$root/bin/busybox"
+    cp -- "$arch_build/rootfs/bin/busybox" "$root/bin/busybox"
     ln -s busybox "$root/bin/sh"
     ln -s ../../bin/busybox "$root/usr/bin/env"
 
@@ -241,20 +340,20 @@ build_initramfs() {
 
     # bash, static, for bats and the tests.
     if [[ -z $bash_deb ]]; then
-        cp -- "$kit/build/rootfs/bin/bash" "$root/bin/bash"
+        cp -- "$arch_build/rootfs/bin/bash" "$root/bin/bash"
     else
         dpkg-deb -x "$bash_deb" "$scratch_dir/bash-static"
         cp -- "$scratch_dir/bash-static/bin/bash-static" "$root/bin/bash"
     fi
 
     for program in "${HOST_PROGRAMS[@]}"; do
-        copy_with_libs "$(command -v "$program")" "/usr/local/bin/$program"
+        copy_with_libs "$(program_path "$program")" "/usr/local/bin/$program"
     done
     # And coreutils' sleep, for escapes/run's marker, which runs under a name
     # of its own (exec -a), where busybox's would look for an applet of that
     # name. Not as sleep: the tests' many short sleeps keep busybox's, which
     # is static, where a dynamic program's start costs much under tcg.
-    copy_with_libs "$(command -v sleep)" /usr/local/libexec/sleep
+    copy_with_libs "$(program_path sleep)" /usr/local/libexec/sleep
 
     # bats-core where Debian puts it (bats finds its libexec from its own
     # path), and the libraries where bats_load_library looks.
@@ -270,7 +369,7 @@ build_initramfs() {
     # The kit, as the tests expect it: the stages' sources are there for
     # phase 3, which reuses the mutants built on the host (a fifth of the
     # initramfs: left out when phase 3 is, as make test leaves it out).
-    cp -a -- "${STAGES[@]/#/$kit/build/}" "$kit/build/rootfs" "$kit/build/escapes" "$root/kit/build/"
+    cp -a -- "${STAGES[@]/#/$arch_build/}" "$arch_build/rootfs" "$arch_build/escapes" "$root/kit/build/"
     [[ ,$skip_phases, == *,3,* ]] || cp -a -- "$kit/build/mutants" "$root/kit/build/"
     cp -a -- "$kit/stages" "$kit/lib" "$kit/escapes" "$root/kit/"
     mkdir -p "$root/kit/tests"
@@ -293,19 +392,18 @@ build_initramfs() {
 # boot_vm LABEL ACCEL TIMEOUT LOG APPEND: boot the VM, its console to LOG
 # and to stdout, each line led by [LABEL]; returns timeout(1)'s status.
 boot_vm() {
-    local label=$1 vm_accel=$2 limit=$3 log=$4 append=$5 cpu=max status=0
+    local label=$1 vm_accel=$2 limit=$3 log=$4 append=$5 cpu=$tcg_cpu status=0
     [[ $vm_accel == kvm ]] && cpu=host
     # timeout(1) stops a VM that hangs; -no-reboot turns the kernel's reboot
     # after a panic (panic=-1) into qemu's exit. mitigations=off: under tcg
     # the retpolines and barriers only cost time, and isolate nothing here.
     # init_on_alloc=0: Debian's kernel zeroes every allocation of its own,
-    # which under tcg took a tenth to a fifth of the VM's CPU time. no5lvl:
-    # qemu's max CPU has 5-level paging, and a page walk of five levels
-    # instead of four made runs and bats tests a tenth slower.
-    timeout -k 10 "$limit" qemu-system-x86_64 \
+    # which under tcg took a tenth to a fifth of the VM's CPU time. (And the
+    # architecture's own, arch_append.)
+    timeout -k 10 "$limit" "$qemu" "${machine[@]}" \
         -accel "$vm_accel" -cpu "$cpu" -smp "$smp" -m "$memory" \
         -kernel "$kernel" -initrd "$initramfs" \
-        -append "console=ttyS0 quiet panic=-1 mitigations=off init_on_alloc=0 no5lvl $append" \
+        -append "console=$console quiet panic=-1 mitigations=off init_on_alloc=0$arch_append $append" \
         -display none -monitor none -serial stdio -nic none -no-reboot \
         -pidfile "$scratch_dir/$label.pid" \
         </dev/null 2>&1 | tr -d '\r' | tee "$log" | sed -u "s/^/[$label] /" || status=$?
@@ -367,6 +465,7 @@ report_layout() {
         unified) name="cgroup v2 (unified)" ;;
         legacy) name="cgroup v1 (legacy)" ;;
     esac
+    [[ $vm_arch == "$host_arch" ]] || name="$vm_arch, $name"
     [[ -f $scratch_dir/$layout.ran ]] && read -r elapsed qemu_status <"$scratch_dir/$layout.ran"
 
     boot=$(sed -n 's/^minidocker-vm: init at uptime \([0-9.]*\) s$/\1/p' "$log" | head -n 1)
