@@ -23,9 +23,14 @@ LDFLAGS ?= -static
 PACKAGES := gcc libc6-dev make binutils bats bats-support bats-assert \
             busybox-static procps util-linux iproute2 iputils-ping
 
+# This machine's architecture, as Debian names it (amd64, arm64).
+HOST_ARCH := $(shell dpkg --print-architecture 2>/dev/null || uname -m)
+
 # What `make test-vm` needs besides: qemu to boot the kernel, cpio for its
 # initramfs. (The kernel and bash-static are fetched by tests/vm/run-vm.sh.)
-VM_PACKAGES := qemu-system-x86 cpio
+# The VMs are of this machine's architecture: qemu-system-aarch64, from
+# qemu-system-arm, on arm64.
+VM_PACKAGES := $(if $(filter arm64 aarch64,$(HOST_ARCH)),qemu-system-arm,qemu-system-x86) cpio
 
 # What `make test-arm64` needs besides: a cross compiler (static libc
 # included), qemu for arm64, qemu-user to run the arm64 busybox while its
@@ -48,6 +53,10 @@ SLIDES_PACKAGES := chromium fonts-noto-cjk
 # runtimes it is compared with, hyperfine to time them, gnuplot to draw the
 # chart, jq for the results. crun is tried, and timed where it runs.
 BENCH_PACKAGES := hyperfine bubblewrap runc crun gnuplot-nox jq
+# Of those, the runtimes are installed where Debian builds them for this
+# machine's architecture (all three for amd64 and arm64), and bench/run
+# leaves out of its table one it does not.
+OPTIONAL_PACKAGES := bubblewrap runc crun
 
 # STAGE=04 (or 4, or 04-chroot) names one stage for shell, diff and test.
 stage_name = $(filter 0$(patsubst 0%,%,$(firstword $(subst -, ,$(STAGE))))-%,$(STAGES))
@@ -79,7 +88,8 @@ $(ROOTFS)/usr/local/bin/%: $(BUILD)/escapes/% | $(ROOTFS)
 $(ROOTFS): rootfs-builder/build-rootfs.sh rootfs-builder/deb-cache.sh
 	rootfs-builder/build-rootfs.sh $@
 
-# Install only the packages that are missing; apt-get needs root.
+# Install only the packages that are missing; apt-get needs root. One of
+# OPTIONAL_PACKAGES that apt has not for this architecture is left out.
 deps:
 	@missing=""; \
 	for pkg in $(PACKAGES); do \
@@ -87,10 +97,17 @@ deps:
 	    || missing="$$missing $$pkg"; \
 	done; \
 	if [ -n "$$missing" ]; then \
-	  echo "Installing:$$missing"; \
-	  apt-get update -qq && \
+	  apt-get update -qq || exit 1; \
+	  for pkg in $(OPTIONAL_PACKAGES); do \
+	    case " $$missing " in *" $$pkg "*) \
+	      apt-cache show --no-all-versions "$$pkg" >/dev/null 2>&1 || { \
+	        echo "$$pkg: Debian builds none for $(HOST_ARCH); left out"; \
+	        missing=$$(echo " $$missing " | sed "s/ $$pkg / /"); } ;; \
+	    esac; \
+	  done; \
+	  [ -z "$$(echo $$missing)" ] || { echo "Installing:$$missing"; \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-	    -o DPkg::Lock::Timeout=120 $$missing; \
+	    -o DPkg::Lock::Timeout=120 $$missing; }; \
 	fi
 
 demo: deps all rootfs
