@@ -47,11 +47,12 @@ deb_apt() {
 }
 
 # cached_deb PACKAGE: the newest .deb of PACKAGE (which may be a glob) in the
-# cache; fails if there is none.
+# cache, of DEB_ARCH or of all; fails if there is none. (A cache may hold
+# another architecture's: DEB_ARCH=arm64 into the host's own build/.)
 cached_deb() {
     local candidate version newest='' newest_version=''
     # shellcheck disable=SC2231 # PACKAGE may be a glob on purpose
-    for candidate in "$cache_dir"/$1_*.deb; do
+    for candidate in "$cache_dir"/$1_*_"$deb_arch".deb "$cache_dir"/$1_*_all.deb; do
         [[ -f $candidate ]] || continue
         version=$(dpkg-deb -f "$candidate" Version 2>/dev/null) || continue
         if [[ -z $newest ]] || dpkg --compare-versions "$version" gt "$newest_version"; then
