@@ -221,6 +221,10 @@ scratch_dir=$(mktemp -d "$vm_dir/scratch.XXXXXX")
 
 # shellcheck disable=SC2034 # deb-cache.sh reads it
 DEB_ARCH=$vm_arch
+# Debian's cloud kernel, from the host's apt on Debian, else (Ubuntu) from
+# Debian's archive through a private apt configuration: lib/distro.bash.
+# shellcheck disable=SC2034 # deb-cache.sh reads it
+DEB_APT=$("$kit/lib/distro.bash" kernel-apt)
 # shellcheck source=rootfs-builder/deb-cache.sh
 source "$kit/rootfs-builder/deb-cache.sh"
 
