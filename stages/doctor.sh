@@ -46,6 +46,106 @@ else
     bad "not root: run it as root, e.g. sudo make doctor (and sudo make demo, sudo make test)"
 fi
 
+# Where it runs: WSL, a container, the kernel's age. The files that say so
+# are read under DOCTOR_ROOT (default: none, the machine's own), so that
+# tests/doctor.bats can fake a WSL2 /proc/version, a /.dockerenv or an old
+# kernel; what the doctor tries (unshare, cgroups), its own capabilities and
+# its mounts are always the machine's.
+root=${DOCTOR_ROOT:-}
+proc_version=$(cat "$root/proc/version" 2>/dev/null || true)
+release=$(cat "$root/proc/sys/kernel/osrelease" 2>/dev/null || uname -r)
+
+# WSL2 runs a real Linux kernel (Microsoft's build, "-microsoft-standard"),
+# where the kit runs as on a VM, if its cgroups give a pids controller: v2
+# with pids in cgroup.controllers (WSL2 with systemd), or v1's mounted.
+# WSL1 has no Linux kernel at all: it translates system calls, and has no
+# namespaces or cgroups.
+if [[ ${proc_version,,} == *microsoft* ]]; then
+    if [[ ${proc_version,,} != *microsoft-standard* && $proc_version != *WSL2* ]]; then
+        bad "WSL1 (/proc/version names Microsoft): it has no Linux kernel, so no namespaces or cgroups; in PowerShell: wsl --set-version DISTRO 2 (wsl -l -v names it), or use a VM"
+    elif grep -qw pids "$root/sys/fs/cgroup/cgroup.controllers" 2>/dev/null; then
+        good "WSL2 (kernel $release): cgroup v2 has the pids controller, so the kit runs as on a VM"
+    elif [[ -e $root/sys/fs/cgroup/pids/cgroup.procs ]]; then
+        good "WSL2 (kernel $release): the v1 pids controller is mounted, so the kit runs as on a VM"
+    else
+        bad "WSL2 (kernel $release) without a pids controller (not in /sys/fs/cgroup/cgroup.controllers, no v1 /sys/fs/cgroup/pids), which stage 05 needs: turn on systemd ([boot] systemd=true in /etc/wsl.conf) and cgroup v2 alone ([wsl2] kernelCommandLine = cgroup_no_v1=all in %UserProfile%\\.wslconfig), then wsl --shutdown in PowerShell and open the distribution again"
+    fi
+fi
+
+# A container: Docker leaves /.dockerenv, Podman /run/.containerenv, and
+# systemd-nspawn, LXC and Podman set container= in PID 1's environment (a
+# VM made from a Docker image keeps its /.dockerenv, hence a note). The
+# kit makes namespaces, mounts and cgroups, which a container holds back by
+# default (no CAP_SYS_ADMIN, a read-only /sys/fs/cgroup, a cgroup namespace
+# whose root holds processes, a seccomp profile): the lines below say which.
+container=
+if [[ -e $root/.dockerenv ]]; then
+    container="a Docker container, or a system made from a Docker image (/.dockerenv)"
+elif [[ -e $root/run/.containerenv ]]; then
+    container="a Podman container (/run/.containerenv)"
+else
+    container_env=$(tr '\0' '\n' 2>/dev/null <"$root/proc/1/environ" | sed -n 's/^container=//p' | head -n 1) || true
+    [[ -z $container_env ]] || container="a container (container=$container_env in /proc/1/environ)"
+fi
+container_fix="run it with docker run --privileged --cgroupns=host (podman run --privileged --cgroupns=host), or better, in a VM (Lima, Multipass, UTM, WSL2)"
+if [[ -n $container ]]; then
+    note "running inside $container: the kit needs privileges a container lacks by default; if a line below fails, $container_fix"
+fi
+# CAP_SYS_ADMIN (bit 21 of CapEff): every mount and namespace needs it; root
+# in a container without --privileged lacks it.
+cap_eff=$(sed -n 's/^CapEff:[[:space:]]*//p' /proc/self/status 2>/dev/null) || true
+if [[ $EUID -eq 0 && $cap_eff =~ ^[0-9a-f]+$ ]] && (((16#$cap_eff >> 21 & 1) == 0)); then
+    bad "root here lacks CAP_SYS_ADMIN (CapEff $cap_eff), which every namespace and mount of the kit needs: $container_fix"
+fi
+# A read-only cgroupfs: what Docker and Podman mount without --privileged.
+cgroup_options=$(awk '$5 == "/sys/fs/cgroup" { print $6 }' /proc/self/mountinfo | tail -n 1)
+if [[ ,$cgroup_options, == *,ro,* ]]; then
+    bad "/sys/fs/cgroup is mounted read-only (as a container has it), so stages 05 and on cannot make their cgroup: $container_fix"
+fi
+
+# The kernel's age: what each stage needs at least, where the need rises
+# (a stage needs what the one before it needs): STAGE VERSION WHAT. From
+# the stages' own calls and hints: 09's "setns on a pidfd needs Linux 5.8"
+# (pidfd_open(2): 5.3; 10's open_tree(2) and move_mount(2): 5.2), 07's OOM
+# count (oom_kill in memory.events and v1's memory.oom_control: 4.13), which
+# make oom proves, 05's pids controller (4.3), 02's PID namespaces (2.6.24).
+kernel_needs=(
+    "01 2.6.19 UTS namespaces"
+    "02 2.6.24 PID namespaces"
+    "05 4.3 the pids controller"
+    "07 4.13 the OOM kill count (oom_kill in memory.events)"
+    "09 5.8 setns(2) on a pidfd"
+)
+# kernel_number VERSION: 5.8.0 as 5008000, to compare.
+kernel_number() {
+    local major minor patch
+    [[ $1 =~ ^([0-9]+)\.([0-9]+)(\.([0-9]+))? ]] || return 1
+    major=${BASH_REMATCH[1]} minor=${BASH_REMATCH[2]} patch=${BASH_REMATCH[4]:-0}
+    echo $((10#$major * 1000000 + 10#$minor * 1000 + 10#$patch))
+}
+if have_release=$(kernel_number "$release"); then
+    runnable=() too_old=() first_need=
+    for stage in "${STAGES[@]}"; do
+        for entry in "${kernel_needs[@]}"; do
+            ((10#${entry%% *} <= 10#${stage%%-*})) && need=${entry#* }
+        done
+        if ((have_release >= $(kernel_number "${need%% *}"))); then
+            runnable+=("$stage")
+        else
+            too_old+=("$stage")
+            [[ -n $first_need ]] || first_need="${need#* } (Linux ${need%% *})"
+        fi
+    done
+    newest=${kernel_needs[-1]#* }
+    if ((${#too_old[@]} == 0)); then
+        good "kernel $release: new enough for every stage (the newest need: ${newest#* }, Linux ${newest%% *}, from stage ${kernel_needs[-1]%% *} on)"
+    else
+        bad "kernel $release is too old for ${too_old[*]}, which need $first_need or more; it runs ${runnable[*]:-none of the stages}: boot a newer kernel (Ubuntu 20.04: apt-get install linux-generic-hwe-20.04), or use a Debian 12 or Ubuntu 22.04 or 24.04 VM"
+    fi
+else
+    note "kernel release '$release' is not a version the doctor can compare, so it cannot say which stages the kernel runs"
+fi
+
 # The namespaces the stages use, and whether this process may make them.
 for ns in uts pid mnt net user; do
     if [[ -e /proc/self/ns/$ns ]]; then
@@ -67,6 +167,8 @@ fi
 if [[ $EUID -eq 0 ]] && have unshare && have busybox; then
     if why=$(unshare --net busybox ip link add doctor0 type veth 2>&1); then
         good "a veth pair can be made (stage 09)"
+    elif [[ $why == *"not permitted"* ]]; then
+        bad "no veth pair can be made (${why##*: }), which stage 09 needs: root here may not make a network namespace or a device in it; $container_fix"
     else
         bad "no veth pair can be made (${why##*: }), which stage 09 needs: a kernel with CONFIG_VETH (modprobe veth)"
     fi
