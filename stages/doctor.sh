@@ -113,7 +113,7 @@ kernel_needs=(
     "01 2.6.19 UTS namespaces"
     "02 2.6.24 PID namespaces"
     "05 4.3 the pids controller"
-    "07 4.13 the OOM kill count (oom_kill in memory.events)"
+    "07 4.13 the OOM kill count in memory.events"
     "09 5.8 setns(2) on a pidfd"
 )
 # kernel_number VERSION: 5.8.0 as 5008000, to compare.
@@ -215,7 +215,9 @@ esac
 # Whether pids.max can appear in a cgroup stage 05 makes.
 pids_ok=
 if [[ $layout == unified ]]; then
-    if [[ -z $hierarchy ]]; then
+    if [[ -z $hierarchy && -n $container ]]; then
+        bad "cgroup v2 has no pids controller in /sys/fs/cgroup/cgroup.controllers (the container's cgroup, without it delegated), which stage 05 needs: $container_fix"
+    elif [[ -z $hierarchy ]]; then
         bad "cgroup v2 has no pids controller in /sys/fs/cgroup/cgroup.controllers: on a hybrid boot it is bound to v1; boot with systemd.unified_cgroup_hierarchy=1, or use a kernel with CONFIG_CGROUP_PIDS"
     elif grep -qw pids "$hierarchy/cgroup.subtree_control" 2>/dev/null; then
         good "pids is enabled in $hierarchy/cgroup.subtree_control"
@@ -248,7 +250,9 @@ fi
 memory_hierarchy=$(cgroup_root memory)
 memory_ok=
 if [[ $layout == unified ]]; then
-    if [[ -z $memory_hierarchy ]]; then
+    if [[ -z $memory_hierarchy && -n $container ]]; then
+        bad "cgroup v2 has no memory controller in /sys/fs/cgroup/cgroup.controllers (the container's cgroup, without it delegated), which stage 07 needs: $container_fix"
+    elif [[ -z $memory_hierarchy ]]; then
         bad "cgroup v2 has no memory controller in /sys/fs/cgroup/cgroup.controllers, which stage 07 needs: if the kernel command line has cgroup_disable=memory, remove it (a Raspberry Pi needs cgroup_enable=memory there)"
     elif grep -qw memory "$memory_hierarchy/cgroup.subtree_control" 2>/dev/null; then
         good "memory is enabled in $memory_hierarchy/cgroup.subtree_control"
