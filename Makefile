@@ -41,6 +41,11 @@ ARM64_PACKAGES := gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-system-arm qe
 ARM64    := $(BUILD)/arm64
 ARM64_CC := aarch64-linux-gnu-gcc
 
+# What `make test-classroom` needs besides: mmdebstrap for its Debian 12
+# system, e2fsprogs (mkfs.ext4 -d) for its disk, dosfstools and mtools for
+# cloud-init's seed, qemu to boot it.
+CLASSROOM_PACKAGES := mmdebstrap e2fsprogs dosfstools mtools qemu-system-x86
+
 # What `make lint` (and so `make test`) needs besides.
 LINT_PACKAGES := cppcheck clang-tidy shellcheck shfmt
 
@@ -65,7 +70,7 @@ STAGE_NAME  = $(or $(stage_name),$(error STAGE=$(STAGE) is not one of: $(STAGES)
 # Where `make lab` puts the students' copies of the starters.
 WORK ?= work
 
-.PHONY: all rootfs deps test-deps vm-deps lint-deps bench-deps bench demo forkbomb oom escapes doctor test test-full test-vm test-arm64 arm64-deps lint sanitize shell diff lab grade slides-deps slides slides-check clean help
+.PHONY: all rootfs deps test-deps vm-deps lint-deps bench-deps bench demo forkbomb oom escapes doctor test test-full test-vm test-arm64 arm64-deps test-classroom classroom-deps lint sanitize shell diff lab grade slides-deps slides slides-check clean help
 .DELETE_ON_ERROR:
 
 all: $(BINS) $(addprefix $(BUILD)/escapes/,$(ESCAPES))
@@ -169,6 +174,14 @@ test-arm64: $(ARM64)/rootfs $(addprefix $(ARM64)/rootfs/usr/local/bin/,$(ESCAPES
 	VM_ARCH=arm64 VM_STAGES='01 05' VM_RUN=full VM_SKIP_PHASES=2,3 VM_TIMEOUT=$${VM_TIMEOUT:-1500} \
 	  tests/vm/run-vm.sh unified
 
+# The kit on a classroom machine as it is: Debian 12 booted with systemd
+# (cgroup v2) under qemu, provisioned by cloud-init from the kit's own
+# labs/classroom/user-data (offline: the packages in the image), and as the
+# user cloud-init made, with sudo: make doctor, make demo, tests/run 05.
+# Not in make test (minutes of emulation). See tests/README.md, "The VMs".
+test-classroom: classroom-deps
+	tests/vm/classroom.sh
+
 $(ARM64)/%: stages/%/container.c | arm64-deps
 	@mkdir -p $(@D)
 	$(ARM64_CC) $(CFLAGS) $(LDFLAGS) -o $@ $<
@@ -189,6 +202,9 @@ arm64-deps: deps
 # After deps, not beside it: two apt-gets at once would fight over the lock.
 vm-deps: deps
 	@$(MAKE) --no-print-directory deps PACKAGES='$(VM_PACKAGES)'
+
+classroom-deps: deps
+	@$(MAKE) --no-print-directory deps PACKAGES='$(CLASSROOM_PACKAGES)'
 
 lint-deps: deps
 	@$(MAKE) --no-print-directory deps PACKAGES='$(LINT_PACKAGES)'
@@ -305,6 +321,8 @@ help:
 	@echo 'make test-vm        the whole suite in the two VMs only'
 	@echo 'make test-arm64     the kit cross-built for arm64, its stage 05 part tested'
 	@echo '                    in an emulated arm64 VM (cgroup v2; about 3 minutes)'
+	@echo 'make test-classroom make doctor, make demo and tests/run 05 on a Debian 12 VM'
+	@echo '                    booted with systemd, provisioned by labs/classroom/user-data'
 	@echo 'make lint           cppcheck, clang-tidy, shellcheck and shfmt on every C file and script'
 	@echo 'make bench          what a container costs here: each stage against unshare,'
 	@echo '                    bubblewrap and runc; a table and a chart in $(BUILD)/bench/'
