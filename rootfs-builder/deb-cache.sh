@@ -10,10 +10,12 @@
 # architecture. Another one's (make test-arm64 on an amd64 host) come from a
 # private apt configuration in $cache_dir/apt (its own sources, lists and
 # an empty dpkg status, APT::Architecture=DEB_ARCH): the host's apt
-# configuration and its architectures are never changed.
+# configuration and its architectures are never changed. DEB_APT=debian
+# takes that configuration for the host's own architecture too: Debian's
+# packages on a host whose apt has another's (Ubuntu: lib/distro.bash).
 deb_arch=${DEB_ARCH:-$(dpkg --print-architecture)}
 apt_options=() apt_dir=
-if [[ $deb_arch != "$(dpkg --print-architecture)" ]]; then
+if [[ $deb_arch != "$(dpkg --print-architecture)" || ${DEB_APT:-host} == debian ]]; then
     apt_dir=$(realpath -m -- "$cache_dir/apt") # fetch_deb runs apt-get elsewhere
     apt_options=(-o "APT::Architecture=$deb_arch" -o "APT::Architectures=$deb_arch"
         -o "Dir::Etc::sourcelist=$apt_dir/sources.list" -o Dir::Etc::sourceparts=-
