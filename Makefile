@@ -50,9 +50,10 @@ CLASSROOM_PACKAGES := mmdebstrap e2fsprogs dosfstools mtools qemu-system-x86
 LINT_PACKAGES := cppcheck clang-tidy shellcheck shfmt
 
 # What `make slides` and `make slides-check` need besides: Debian's Chromium,
-# for the PDFs and the check, and a font for the Chinese deck. Node.js 20 and
-# npm must be there already (Debian 12's own Node.js is too old for them).
-SLIDES_PACKAGES := chromium fonts-noto-cjk
+# for the PDFs and the check, and a font for the Chinese deck; on Ubuntu,
+# whose Chromium is a snap, the font alone (lib/distro.bash says why). Node.js
+# 20 and npm must be there already (Debian 12's own Node.js is too old).
+SLIDES_PACKAGES := $(shell lib/distro.bash slides-packages)
 
 # What `make bench` (and its smoke run in `make test`) needs besides: the
 # runtimes it is compared with, hyperfine to time them, gnuplot to draw the
@@ -214,6 +215,7 @@ bench-deps: deps
 
 slides-deps: deps
 	@$(MAKE) --no-print-directory deps PACKAGES='$(SLIDES_PACKAGES)'
+	@lib/distro.bash chromium >/dev/null || true
 	@command -v node >/dev/null && command -v npm >/dev/null || \
 	  { echo 'make slides: needs Node.js 20 or later, and npm'; exit 1; }
 
